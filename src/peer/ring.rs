@@ -1,0 +1,1 @@
+//! Bounded ring buffers (being written).

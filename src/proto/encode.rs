@@ -1,0 +1,426 @@
+//! JSON encoding straight into a caller-owned, reused `Vec<u8>`: messages, bodies and values.
+//!
+//! Writers are closures over `&mut Vec<u8>` that append; they never allocate beyond growing the
+//! caller's buffer, and every path through them produces valid JSON (keys and strings are
+//! escaped, containers are always closed). A whole message is one line ending in `\n`.
+
+use simd_json::{Node, StaticNode};
+use smallvec::SmallVec;
+
+use super::json::Val;
+
+/// Appends the decimal digits of `v`.
+pub fn write_u64(buf: &mut Vec<u8>, mut v: u64) {
+    let mut tmp = [0u8; 20];
+    let mut i = tmp.len();
+    loop {
+        i -= 1;
+        tmp[i] = b'0' + (v % 10) as u8;
+        v /= 10;
+        if v == 0 {
+            break;
+        }
+    }
+    buf.extend_from_slice(&tmp[i..]);
+}
+
+/// Appends the decimal digits of `v`, with a sign when negative.
+pub fn write_i64(buf: &mut Vec<u8>, v: i64) {
+    if v < 0 {
+        buf.push(b'-');
+    }
+    write_u64(buf, v.unsigned_abs());
+}
+
+/// Appends a finite float so that it reads back as the same float (never as an integer).
+///
+/// Non-finite values cannot be JSON; they are written as `null`.
+pub fn write_f64(buf: &mut Vec<u8>, v: f64) {
+    use std::io::Write;
+    if !v.is_finite() {
+        buf.extend_from_slice(b"null");
+        return;
+    }
+    // `{:?}` is the shortest representation that round-trips and always keeps a `.` or an
+    // exponent (1.0, 1e300), so a float stays a float for the reader. Writing to a Vec
+    // cannot fail.
+    let _ = write!(buf, "{v:?}");
+}
+
+/// Bytes that must be escaped inside a JSON string: `"`, `\` and control characters.
+const fn needs_escape(b: u8) -> bool {
+    b < 0x20 || b == b'"' || b == b'\\'
+}
+
+/// Appends `s` as a JSON string literal, quotes included.
+pub fn write_str(buf: &mut Vec<u8>, s: &str) {
+    buf.push(b'"');
+    let bytes = s.as_bytes();
+    let mut start = 0;
+    for (i, &b) in bytes.iter().enumerate() {
+        if !needs_escape(b) {
+            continue;
+        }
+        buf.extend_from_slice(&bytes[start..i]);
+        match b {
+            b'"' => buf.extend_from_slice(b"\\\""),
+            b'\\' => buf.extend_from_slice(b"\\\\"),
+            b'\n' => buf.extend_from_slice(b"\\n"),
+            b'\r' => buf.extend_from_slice(b"\\r"),
+            b'\t' => buf.extend_from_slice(b"\\t"),
+            _ => {
+                const HEX: &[u8; 16] = b"0123456789abcdef";
+                buf.extend_from_slice(b"\\u00");
+                buf.push(HEX[usize::from(b >> 4)]);
+                buf.push(HEX[usize::from(b & 0xf)]);
+            }
+        }
+        start = i + 1;
+    }
+    buf.extend_from_slice(&bytes[start..]);
+    buf.push(b'"');
+}
+
+/// Appends a parsed value by walking its tape: no intermediate tree, no recursion.
+///
+/// Depth is bounded by the parser's nesting limit; the explicit stack stays inline up to 32
+/// levels.
+pub fn write_val(buf: &mut Vec<u8>, v: Val<'_, '_>) {
+    /// An open container: is it an object, how many tape items it holds, how many written.
+    struct Open {
+        object: bool,
+        items: usize,
+        done: usize,
+    }
+    let mut stack: SmallVec<[Open; 32]> = SmallVec::new();
+    for node in v.nodes() {
+        if let Some(top) = stack.last_mut() {
+            if top.object && top.done % 2 == 1 {
+                buf.push(b':');
+            } else if top.done > 0 {
+                buf.push(b',');
+            }
+            top.done += 1;
+        }
+        match *node {
+            Node::String(s) => write_str(buf, s),
+            Node::Static(StaticNode::Null) => buf.extend_from_slice(b"null"),
+            Node::Static(StaticNode::Bool(b)) => {
+                buf.extend_from_slice(if b { b"true" } else { b"false" })
+            }
+            Node::Static(StaticNode::I64(i)) => write_i64(buf, i),
+            Node::Static(StaticNode::U64(u)) => write_u64(buf, u),
+            Node::Static(StaticNode::F64(f)) => write_f64(buf, f),
+            Node::Object { len, .. } => {
+                buf.push(b'{');
+                stack.push(Open { object: true, items: 2 * len, done: 0 });
+            }
+            Node::Array { len, .. } => {
+                buf.push(b'[');
+                stack.push(Open { object: false, items: len, done: 0 });
+            }
+        }
+        while let Some(top) = stack.last() {
+            if top.done < top.items {
+                break;
+            }
+            buf.push(if top.object { b'}' } else { b']' });
+            stack.pop();
+        }
+    }
+}
+
+/// Writes the members of one JSON object. Created by message and container writers.
+pub struct ObjWriter<'b> {
+    buf: &'b mut Vec<u8>,
+    /// Whether the next member is the first (no comma before it).
+    first: bool,
+}
+
+impl<'b> ObjWriter<'b> {
+    /// Starts an object's members after a `{` the caller already wrote.
+    ///
+    /// `has_members` says whether members were already written (so the next needs a comma).
+    pub fn continuing(buf: &'b mut Vec<u8>, has_members: bool) -> Self {
+        ObjWriter { buf, first: !has_members }
+    }
+
+    /// Writes `"key":` (with a comma when needed) and returns the buffer for the value.
+    ///
+    /// The caller must then append exactly one valid JSON value.
+    pub fn key(&mut self, key: &str) -> &mut Vec<u8> {
+        if !self.first {
+            self.buf.push(b',');
+        }
+        self.first = false;
+        write_str(self.buf, key);
+        self.buf.push(b':');
+        self.buf
+    }
+
+    /// `"key": <u64>`
+    pub fn u64(&mut self, key: &str, v: u64) -> &mut Self {
+        write_u64(self.key(key), v);
+        self
+    }
+
+    /// `"key": <i64>`
+    pub fn i64(&mut self, key: &str, v: i64) -> &mut Self {
+        write_i64(self.key(key), v);
+        self
+    }
+
+    /// `"key": "<str>"`
+    pub fn str(&mut self, key: &str, v: &str) -> &mut Self {
+        write_str(self.key(key), v);
+        self
+    }
+
+    /// `"key": true|false`
+    pub fn bool(&mut self, key: &str, v: bool) -> &mut Self {
+        self.key(key).extend_from_slice(if v { b"true" } else { b"false" });
+        self
+    }
+
+    /// `"key": null`
+    pub fn null(&mut self, key: &str) -> &mut Self {
+        self.key(key).extend_from_slice(b"null");
+        self
+    }
+
+    /// `"key": <parsed value>`, written from its tape.
+    pub fn val(&mut self, key: &str, v: Val<'_, '_>) -> &mut Self {
+        write_val(self.key(key), v);
+        self
+    }
+
+    /// `"key": [u64, ...]`
+    pub fn u64s(&mut self, key: &str, items: impl IntoIterator<Item = u64>) -> &mut Self {
+        self.arr(key, |a| {
+            for v in items {
+                a.u64(v);
+            }
+        })
+    }
+
+    /// `"key": [...]`, elements written by `f`.
+    pub fn arr(&mut self, key: &str, f: impl FnOnce(&mut ArrWriter<'_>)) -> &mut Self {
+        let buf = self.key(key);
+        buf.push(b'[');
+        f(&mut ArrWriter { buf, first: true });
+        buf.push(b']');
+        self
+    }
+
+    /// `"key": {...}`, members written by `f`.
+    pub fn obj(&mut self, key: &str, f: impl FnOnce(&mut ObjWriter<'_>)) -> &mut Self {
+        let buf = self.key(key);
+        buf.push(b'{');
+        f(&mut ObjWriter { buf, first: true });
+        buf.push(b'}');
+        self
+    }
+}
+
+/// Writes the elements of one JSON array.
+pub struct ArrWriter<'b> {
+    buf: &'b mut Vec<u8>,
+    /// Whether the next element is the first (no comma before it).
+    first: bool,
+}
+
+impl ArrWriter<'_> {
+    /// Writes a separating comma if needed and returns the buffer for one element.
+    ///
+    /// The caller must then append exactly one valid JSON value.
+    pub fn elem(&mut self) -> &mut Vec<u8> {
+        if !self.first {
+            self.buf.push(b',');
+        }
+        self.first = false;
+        self.buf
+    }
+
+    /// A u64 element.
+    pub fn u64(&mut self, v: u64) -> &mut Self {
+        write_u64(self.elem(), v);
+        self
+    }
+
+    /// An i64 element.
+    pub fn i64(&mut self, v: i64) -> &mut Self {
+        write_i64(self.elem(), v);
+        self
+    }
+
+    /// A string element.
+    pub fn str(&mut self, v: &str) -> &mut Self {
+        write_str(self.elem(), v);
+        self
+    }
+
+    /// A `null` element.
+    pub fn null(&mut self) -> &mut Self {
+        self.elem().extend_from_slice(b"null");
+        self
+    }
+
+    /// A parsed value, written from its tape.
+    pub fn val(&mut self, v: Val<'_, '_>) -> &mut Self {
+        write_val(self.elem(), v);
+        self
+    }
+
+    /// A nested array.
+    pub fn arr(&mut self, f: impl FnOnce(&mut ArrWriter<'_>)) -> &mut Self {
+        let buf = self.elem();
+        buf.push(b'[');
+        f(&mut ArrWriter { buf, first: true });
+        buf.push(b']');
+        self
+    }
+
+    /// A nested object.
+    pub fn obj(&mut self, f: impl FnOnce(&mut ObjWriter<'_>)) -> &mut Self {
+        let buf = self.elem();
+        buf.push(b'{');
+        f(&mut ObjWriter { buf, first: true });
+        buf.push(b'}');
+        self
+    }
+}
+
+/// Header fields of an outgoing message.
+#[derive(Copy, Clone, Debug)]
+pub struct Header<'a> {
+    /// Sender node id.
+    pub src: &'a str,
+    /// Destination node id.
+    pub dest: &'a str,
+    /// Body `type`.
+    pub kind: &'a str,
+    /// Body `msg_id`, if any.
+    pub msg_id: Option<u64>,
+    /// Body `in_reply_to`, if this is a reply.
+    pub in_reply_to: Option<u64>,
+}
+
+/// Appends one complete message line: `{"src":..,"dest":..,"body":{"type":..,...}}\n`.
+///
+/// `fields` writes the body's members after `type`, `msg_id` and `in_reply_to`.
+pub fn write_message(buf: &mut Vec<u8>, h: Header<'_>, fields: impl FnOnce(&mut ObjWriter<'_>)) {
+    buf.extend_from_slice(b"{\"src\":");
+    write_str(buf, h.src);
+    buf.extend_from_slice(b",\"dest\":");
+    write_str(buf, h.dest);
+    buf.extend_from_slice(b",\"body\":{\"type\":");
+    write_str(buf, h.kind);
+    if let Some(id) = h.msg_id {
+        buf.extend_from_slice(b",\"msg_id\":");
+        write_u64(buf, id);
+    }
+    if let Some(id) = h.in_reply_to {
+        buf.extend_from_slice(b",\"in_reply_to\":");
+        write_u64(buf, id);
+    }
+    fields(&mut ObjWriter { buf, first: false });
+    buf.extend_from_slice(b"}}\n");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn roundtrip(json: &str) -> String {
+        let mut bytes = json.as_bytes().to_vec();
+        let tape = simd_json::to_tape(&mut bytes).unwrap();
+        let mut out = Vec::new();
+        write_val(&mut out, Val::new(&tape.0).unwrap());
+        String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn values_round_trip_through_the_tape() {
+        for json in [
+            "null",
+            "true",
+            "0",
+            "-12",
+            "18446744073709551615",
+            "1.5",
+            "1.0",
+            "1e300",
+            r#""plain""#,
+            r#""q\"b\\s\n\u0001""#,
+            "[]",
+            "{}",
+            r#"[1,[2,[3,[]]],{"a":{"b":[{}]}}]"#,
+            r#"{"k":[1,2],"e":{},"z":[[]]}"#,
+        ] {
+            let once = roundtrip(json);
+            assert_eq!(roundtrip(&once), once, "stable for {json}");
+            let reference: serde_json_like::V = serde_json_like::parse(json);
+            assert_eq!(serde_json_like::parse(&once), reference, "same value for {json}");
+        }
+        assert_eq!(roundtrip("1.0"), "1.0", "a float stays a float");
+        assert_eq!(roundtrip(r#"{"a" : [ 1 , 2 ] }"#), r#"{"a":[1,2]}"#);
+    }
+
+    /// A tiny comparison model: parse with simd-json's owned values.
+    mod serde_json_like {
+        pub(super) type V = simd_json::OwnedValue;
+        pub(super) fn parse(s: &str) -> V {
+            let mut b = s.as_bytes().to_vec();
+            simd_json::to_owned_value(&mut b).unwrap()
+        }
+    }
+
+    #[test]
+    fn deep_nesting_does_not_recurse() {
+        let depth = 1000;
+        let json = format!("{}{}", "[".repeat(depth), "]".repeat(depth));
+        assert_eq!(roundtrip(&json), json);
+    }
+
+    #[test]
+    fn strings_are_escaped() {
+        let mut out = Vec::new();
+        write_str(&mut out, "a\"b\\c\n\u{1}é");
+        assert_eq!(out, r#""a\"b\\c\n\u0001é""#.as_bytes());
+    }
+
+    #[test]
+    fn integers_format_at_the_edges() {
+        let mut out = Vec::new();
+        for v in [0, 9, 10, u64::MAX] {
+            out.clear();
+            write_u64(&mut out, v);
+            assert_eq!(out, v.to_string().as_bytes());
+        }
+        out.clear();
+        write_i64(&mut out, i64::MIN);
+        assert_eq!(out, i64::MIN.to_string().as_bytes());
+    }
+
+    #[test]
+    fn messages_are_one_line_with_header_first() {
+        let mut out = Vec::new();
+        let h = Header {
+            src: "n1",
+            dest: "c1",
+            kind: "read_ok",
+            msg_id: Some(3),
+            in_reply_to: Some(7),
+        };
+        write_message(&mut out, h, |b| {
+            b.u64s("messages", [1, 2]).obj("m", |o| {
+                o.str("k", "v");
+            });
+        });
+        assert_eq!(
+            std::str::from_utf8(&out).unwrap(),
+            "{\"src\":\"n1\",\"dest\":\"c1\",\"body\":{\"type\":\"read_ok\",\"msg_id\":3,\
+             \"in_reply_to\":7,\"messages\":[1,2],\"m\":{\"k\":\"v\"}}}\n"
+        );
+    }
+}

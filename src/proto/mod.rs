@@ -1,0 +1,334 @@
+//! The Maelstrom wire protocol: parsing lines into borrowed messages, encoding replies.
+//!
+//! A [`Parser`] turns one line (a `&mut [u8]` that simd-json unescapes in place) into a
+//! [`Msg`] whose strings borrow from that line. The parser keeps its simd-json buffers and
+//! tape between lines, so parsing allocates nothing once they have grown to the largest line.
+
+pub mod encode;
+pub mod error;
+pub mod json;
+
+use std::fmt;
+
+use simd_json::{Buffers, Tape};
+
+pub use self::error::ErrorCode;
+pub use self::json::{Arr, Kind, Obj, Val};
+
+/// Deepest JSON nesting the parser accepts; deeper lines are rejected as malformed.
+///
+/// Real messages nest a handful of levels (kafka `msgs` is four). The bound keeps the tape
+/// walkers' explicit stacks small and rules out pathological input.
+pub const MAX_DEPTH: usize = 128;
+
+/// Extra bytes a caller may leave after a line so simd-json can skip its internal copy.
+pub const PADDING: usize = simd_json::INPUT_PADDING;
+
+/// One parsed message; every string borrows from the input line.
+#[derive(Copy, Clone, Debug)]
+pub struct Msg<'t, 'i> {
+    /// Sender.
+    pub src: &'i str,
+    /// Destination.
+    pub dest: &'i str,
+    /// Body `type`.
+    pub kind: &'i str,
+    /// Body `msg_id`, when present.
+    pub msg_id: Option<u64>,
+    /// Body `in_reply_to`, when present (the message is a reply).
+    pub in_reply_to: Option<u64>,
+    /// The whole body object.
+    pub body: Obj<'t, 'i>,
+}
+
+/// Why a line is not a message the node can act on.
+#[derive(Debug)]
+pub enum ParseError<'i> {
+    /// Not JSON at all (or invalid UTF-8, or nested deeper than [`MAX_DEPTH`]).
+    Json(simd_json::Error),
+    /// JSON, but without a usable envelope (`src`, `dest`, `body` object): nobody to answer.
+    Envelope(&'static str),
+    /// A usable envelope whose body is malformed; the sender can be told (error 12).
+    Body {
+        /// Who sent it.
+        src: &'i str,
+        /// Who it was sent to (us).
+        dest: &'i str,
+        /// The request's `msg_id`, if it had a valid one.
+        msg_id: Option<u64>,
+        /// What is wrong.
+        why: FieldError,
+    },
+}
+
+impl fmt::Display for ParseError<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ParseError::Json(e) => write!(f, "not valid JSON: {e}"),
+            ParseError::Envelope(why) => write!(f, "not a message: {why}"),
+            ParseError::Body { src, why, .. } => write!(f, "malformed body from {src}: {why}"),
+        }
+    }
+}
+
+/// A missing or ill-typed body field: the text of an error-12 reply.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub struct FieldError {
+    /// The field's name.
+    pub field: &'static str,
+    /// What was expected, e.g. "a non-negative integer".
+    pub expected: &'static str,
+    /// True when the field was absent rather than of the wrong type.
+    pub missing: bool,
+}
+
+impl FieldError {
+    /// The field is absent.
+    pub const fn missing(field: &'static str, expected: &'static str) -> Self {
+        FieldError { field, expected, missing: true }
+    }
+
+    /// The field is present with the wrong type or an out-of-range value.
+    pub const fn invalid(field: &'static str, expected: &'static str) -> Self {
+        FieldError { field, expected, missing: false }
+    }
+}
+
+impl fmt::Display for FieldError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.missing {
+            write!(f, "missing field `{}` ({})", self.field, self.expected)
+        } else {
+            write!(f, "field `{}` must be {}", self.field, self.expected)
+        }
+    }
+}
+
+impl<'t, 'i> Msg<'t, 'i> {
+    /// Reads the envelope of a parsed line.
+    pub fn from_val(v: Val<'t, 'i>) -> Result<Self, ParseError<'i>> {
+        let top = v.as_object().ok_or(ParseError::Envelope("line is not a JSON object"))?;
+        let src = top
+            .get("src")
+            .and_then(Val::as_str)
+            .ok_or(ParseError::Envelope("`src` missing or not a string"))?;
+        let dest = top
+            .get("dest")
+            .and_then(Val::as_str)
+            .ok_or(ParseError::Envelope("`dest` missing or not a string"))?;
+        let body = top
+            .get("body")
+            .and_then(Val::as_object)
+            .ok_or(ParseError::Envelope("`body` missing or not an object"))?;
+        let mut kind = None;
+        let mut msg_id = None;
+        let mut in_reply_to = None;
+        let mut bad = None;
+        for (k, val) in body.iter() {
+            match k {
+                "type" => kind = val.as_str(),
+                "msg_id" => match val.as_u64() {
+                    Some(id) => msg_id = Some(id),
+                    None => bad = Some(FieldError::invalid("msg_id", "a non-negative integer")),
+                },
+                "in_reply_to" => match val.as_u64() {
+                    Some(id) => in_reply_to = Some(id),
+                    None => {
+                        bad = Some(FieldError::invalid("in_reply_to", "a non-negative integer"))
+                    }
+                },
+                _ => {}
+            }
+        }
+        let body_err = |why| ParseError::Body { src, dest, msg_id, why };
+        if let Some(why) = bad {
+            return Err(body_err(why));
+        }
+        let Some(kind) = kind else {
+            let why = if body.get("type").is_some() {
+                FieldError::invalid("type", "a string")
+            } else {
+                FieldError::missing("type", "a string")
+            };
+            return Err(body_err(why));
+        };
+        Ok(Msg { src, dest, kind, msg_id, in_reply_to, body })
+    }
+
+    /// A body field, if present.
+    pub fn get(&self, field: &str) -> Option<Val<'t, 'i>> {
+        self.body.get(field)
+    }
+
+    /// A required body field of any type.
+    pub fn field(&self, field: &'static str) -> Result<Val<'t, 'i>, FieldError> {
+        self.body.get(field).ok_or(FieldError::missing(field, "a value"))
+    }
+
+    fn typed<T>(
+        &self,
+        field: &'static str,
+        expected: &'static str,
+        conv: impl FnOnce(Val<'t, 'i>) -> Option<T>,
+    ) -> Result<T, FieldError> {
+        let v = self.body.get(field).ok_or(FieldError::missing(field, expected))?;
+        conv(v).ok_or(FieldError::invalid(field, expected))
+    }
+
+    /// A required non-negative integer field.
+    pub fn u64(&self, field: &'static str) -> Result<u64, FieldError> {
+        self.typed(field, "a non-negative integer", Val::as_u64)
+    }
+
+    /// A required integer field.
+    pub fn i64(&self, field: &'static str) -> Result<i64, FieldError> {
+        self.typed(field, "an integer", Val::as_i64)
+    }
+
+    /// A required string field.
+    pub fn str(&self, field: &'static str) -> Result<&'i str, FieldError> {
+        self.typed(field, "a string", Val::as_str)
+    }
+
+    /// A required array field.
+    pub fn arr(&self, field: &'static str) -> Result<Arr<'t, 'i>, FieldError> {
+        self.typed(field, "an array", Val::as_array)
+    }
+
+    /// A required object field.
+    pub fn obj(&self, field: &'static str) -> Result<Obj<'t, 'i>, FieldError> {
+        self.typed(field, "an object", Val::as_object)
+    }
+}
+
+/// Reusable line parser: owns simd-json's scratch buffers and the tape between lines.
+pub struct Parser {
+    buffers: Buffers,
+    /// The tape's storage, kept empty between calls so its allocation is reused.
+    tape: Option<Tape<'static>>,
+}
+
+impl Default for Parser {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Parser {
+    /// A parser with small initial buffers; they grow to the largest line seen.
+    pub fn new() -> Self {
+        Parser { buffers: Buffers::with_max_depth(4096, MAX_DEPTH), tape: Some(Tape::null()) }
+    }
+
+    /// Parses `line[..len]` as a message and calls `f` with the result.
+    ///
+    /// simd-json unescapes strings in place, so `line[..len]` is clobbered. When
+    /// `line.len() >= len + PADDING` the parser works on the line directly; otherwise it
+    /// makes one internal copy first (into its reused buffer).
+    pub fn parse<'i, R>(
+        &mut self,
+        line: &'i mut [u8],
+        len: usize,
+        f: impl FnOnce(Result<Msg<'_, 'i>, ParseError<'i>>) -> R,
+    ) -> R {
+        self.parse_value(line, len, |v| match v {
+            Err(e) => f(Err(ParseError::Json(e))),
+            Ok(None) => f(Err(ParseError::Envelope("empty line"))),
+            Ok(Some(v)) => f(Msg::from_val(v)),
+        })
+    }
+
+    /// Parses `line[..len]` as any JSON value (`None` for an empty tape) and calls `f`.
+    pub fn parse_value<'i, R>(
+        &mut self,
+        line: &'i mut [u8],
+        len: usize,
+        f: impl FnOnce(Result<Option<Val<'_, 'i>>, simd_json::Error>) -> R,
+    ) -> R {
+        // `reset` re-types the (empty) tape to this line's lifetime, keeping its allocation.
+        let mut tape: Tape<'i> = self.tape.take().unwrap_or_else(Tape::null).reset();
+        let parsed = if line.len() >= len + PADDING {
+            simd_json::fill_tape_padded(line, len, &mut self.buffers, &mut tape)
+        } else {
+            simd_json::fill_tape(&mut line[..len], &mut self.buffers, &mut tape)
+        };
+        let result = match parsed {
+            Err(e) => f(Err(e)),
+            Ok(()) => f(Ok(Val::new(&tape.0))),
+        };
+        self.tape = Some(tape.reset());
+        result
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse_str<R>(s: &str, f: impl FnOnce(Result<Msg<'_, '_>, ParseError<'_>>) -> R) -> R {
+        let mut p = Parser::new();
+        let mut bytes = s.as_bytes().to_vec();
+        let len = bytes.len();
+        p.parse(&mut bytes, len, f)
+    }
+
+    #[test]
+    fn parses_an_envelope_and_body_fields() {
+        parse_str(
+            r#"{"src":"c1","dest":"n1","body":{"type":"add","msg_id":4,"delta":3,"s":"x\ty"}}"#,
+            |m| {
+                let m = m.unwrap();
+                assert_eq!((m.src, m.dest, m.kind, m.msg_id), ("c1", "n1", "add", Some(4)));
+                assert_eq!(m.in_reply_to, None);
+                assert_eq!(m.u64("delta"), Ok(3));
+                assert_eq!(m.str("s"), Ok("x\ty"));
+                assert_eq!(
+                    m.u64("nope"),
+                    Err(FieldError::missing("nope", "a non-negative integer"))
+                );
+                assert_eq!(m.str("delta"), Err(FieldError::invalid("delta", "a string")));
+            },
+        );
+    }
+
+    #[test]
+    fn classifies_bad_lines() {
+        parse_str("{not json", |m| assert!(matches!(m, Err(ParseError::Json(_)))));
+        parse_str("[1,2]", |m| assert!(matches!(m, Err(ParseError::Envelope(_)))));
+        parse_str(r#"{"src":"c1","body":{}}"#, |m| {
+            assert!(matches!(m, Err(ParseError::Envelope(_))))
+        });
+        parse_str(r#"{"src":"c1","dest":"n1","body":{"msg_id":2}}"#, |m| match m {
+            Err(ParseError::Body { src: "c1", msg_id: Some(2), why, .. }) => {
+                assert_eq!(why, FieldError::missing("type", "a string"));
+            }
+            other => panic!("{other:?}"),
+        });
+        parse_str(r#"{"src":"c1","dest":"n1","body":{"type":"x","msg_id":-1}}"#, |m| {
+            assert!(matches!(m, Err(ParseError::Body { msg_id: None, .. })))
+        });
+        let deep = format!(
+            r#"{{"src":"c1","dest":"n1","body":{{"type":"echo","msg_id":1,"echo":{}{}}}}}"#,
+            "[".repeat(MAX_DEPTH + 10),
+            "]".repeat(MAX_DEPTH + 10)
+        );
+        parse_str(&deep, |m| assert!(matches!(m, Err(ParseError::Json(_)))));
+        let mut invalid_utf8 = br#"{"src":"c1","dest":"n1","body":{"type":"e\xff"}}"#.to_vec();
+        let len = invalid_utf8.len();
+        Parser::new()
+            .parse(&mut invalid_utf8, len, |m| assert!(matches!(m, Err(ParseError::Json(_)))));
+    }
+
+    #[test]
+    fn reuses_the_tape_across_lines_of_different_lifetimes() {
+        let mut p = Parser::new();
+        for i in 0..3 {
+            let mut line =
+                format!(r#"{{"src":"c{i}","dest":"n1","body":{{"type":"t"}}}}"#).into_bytes();
+            line.resize(line.len() + PADDING, b' ');
+            let len = line.len() - PADDING;
+            let src = p.parse(&mut line, len, |m| m.unwrap().src.to_owned());
+            assert_eq!(src, format!("c{i}"));
+        }
+    }
+}

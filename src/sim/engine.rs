@@ -1,0 +1,851 @@
+//! The test engine: one event loop that runs a Maelstrom test over any [`Backend`].
+//!
+//! The engine owns the clock, the network, the services, the worker threads and their
+//! clients, the nemesis and the history. A backend only moves lines in and out of nodes:
+//! [`super::inproc::InProcess`] runs our state machines on virtual time that jumps from
+//! event to event (deterministic: one seed, one history); [`super::process::Processes`] runs
+//! real binaries over pipes in real time. Everything else is shared, so both modes judge a
+//! node the same way.
+//!
+//! Phases, as in Maelstrom: `init` to every node (a fresh client each, 10 s to answer); the
+//! workload's setup request (broadcast's `topology`); the main phase of `--time-limit`
+//! seconds (client operations staggered at `--rate`, partitions if asked); then, for
+//! workloads with a final phase, heal, 10 s of quiet, and the final operations.
+
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+use std::time::Duration;
+
+use hashbrown::HashMap;
+
+use super::history::{History, Op, OpType};
+use super::nemesis::{self, Shape};
+use super::net::{Addr, Net, NetStats};
+use super::opts::TestOpts;
+use super::services::{self, Services};
+use super::workloads::{ClientWorkload, RpcResult, Step};
+use crate::proto::encode::{write_str, write_u64};
+use crate::proto::{ErrorCode, Kind, PADDING, Parser, Val};
+use crate::rng::{Rng, fnv1a};
+use crate::time::Instant;
+
+/// What a backend must do: move lines into and out of the nodes.
+pub trait Backend {
+    /// Whether time is virtual (the engine jumps to the next event) or real.
+    fn is_virtual(&self) -> bool;
+    /// Delivers one line (no newline) to node `node` at `now`.
+    fn deliver(&mut self, now: Instant, node: usize, line: &[u8]);
+    /// The earliest pending node timer (virtual backends only).
+    fn next_timer(&self) -> Option<Instant>;
+    /// Fires node timers due at `now` (virtual backends only).
+    fn fire_timers(&mut self, now: Instant);
+    /// Waits until `until` (or forever if `None`) or until a node produces output, and
+    /// returns the current time. Virtual backends return `until` at once.
+    fn wait(&mut self, until: Option<Instant>) -> Instant;
+    /// Moves every complete output line produced so far into `sink` as `(node, line)`.
+    fn take_output(&mut self, sink: &mut Vec<(usize, Vec<u8>)>);
+    /// Appends each node's log output (stderr) to `logs[node]`.
+    fn take_logs(&mut self, logs: &mut [Vec<u8>]);
+    /// Stops every node and reports problems (a node that had already exited, ...).
+    fn stop(&mut self) -> Vec<String>;
+}
+
+/// Something the engine has scheduled.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum Ev {
+    /// A destination's consumer delivers the message it holds.
+    Deliver(Addr),
+    /// The generator emits the next operation.
+    Generate,
+    /// A client gives up waiting for the reply to `msg_id`.
+    ClientTimeout { client: usize, msg_id: u64 },
+    /// The next nemesis operation (start or stop a partition).
+    Nemesis,
+    /// The main phase's time limit.
+    TimeLimit,
+    /// The quiet period after healing is over.
+    QuietOver,
+    /// The final phase's cap (kafka) is reached.
+    FinalLimit,
+}
+
+/// What a client is for.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+enum Role {
+    /// Sends `init` to this node.
+    Init(usize),
+    /// Sends the setup request to this node.
+    Setup(usize),
+    /// Worker thread.
+    Worker(usize),
+}
+
+#[derive(Debug)]
+struct Client {
+    role: Role,
+    open: bool,
+    next_msg_id: u64,
+    /// The request this client waits for.
+    pending: Option<u64>,
+}
+
+#[derive(Debug)]
+struct Running<V> {
+    f: &'static str,
+    value: V,
+    is_final: bool,
+}
+
+#[derive(Debug)]
+struct Thread<V> {
+    node: usize,
+    process: usize,
+    client: Option<usize>,
+    running: Option<Running<V>>,
+    /// In the final phase: no more operations for this thread.
+    finished: bool,
+}
+
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+enum Phase {
+    Init,
+    Setup,
+    Main,
+    /// Main phase over; waiting for in-flight operations.
+    Draining,
+    Quiet,
+    Final,
+    Done,
+}
+
+/// A node whose stdout Maelstrom would stop reading (or whose process failed).
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct NodeFault {
+    /// The node.
+    pub node: String,
+    /// Seconds since the main phase began (negative during init).
+    pub time_s: f64,
+    /// What went wrong.
+    pub reason: String,
+}
+
+/// A partition interval for reports.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct PartitionSpan {
+    /// Start, in seconds of test time.
+    pub start_s: f64,
+    /// End, in seconds (the heal).
+    pub end_s: Option<f64>,
+    /// The shape.
+    pub shape: Shape,
+}
+
+/// Everything a run produced, before checking.
+pub struct RunData<V> {
+    /// The client history.
+    pub history: History<V>,
+    /// Network journal totals.
+    pub net: NetStats,
+    /// Node faults seen.
+    pub faults: Vec<NodeFault>,
+    /// Partitions.
+    pub partitions: Vec<PartitionSpan>,
+    /// Per-node stderr.
+    pub logs: Vec<Vec<u8>>,
+    /// Hash of every delivery (time, destination, bytes): equal for equal runs.
+    pub trace_hash: u64,
+    /// Test time from the start of the main phase to the end.
+    pub duration: Duration,
+    /// Lines for `--log-net-send`/`--log-net-recv`.
+    pub net_log: Vec<String>,
+    /// The run was aborted (init failed, ...): why.
+    pub aborted: Option<String>,
+}
+
+/// The engine state for one run.
+pub struct Engine<'o, W: ClientWorkload, B: Backend> {
+    opts: &'o TestOpts,
+    workload: W,
+    backend: B,
+    nodes: Vec<String>,
+    net: Net,
+    services: Services,
+    events: BinaryHeap<Reverse<(Instant, u64, Ev)>>,
+    seq: u64,
+    now: Instant,
+    /// Start of the main phase (history time 0).
+    t0: Instant,
+    phase: Phase,
+    rng_gen: Rng,
+    rng_nemesis: Rng,
+    clients: Vec<Client>,
+    threads: Vec<Thread<W::Value>>,
+    /// An operation is due but every thread is busy.
+    gen_waiting: bool,
+    history: History<W::Value>,
+    /// Which nodes' stdout is dead (an invalid line was printed).
+    dead: Vec<bool>,
+    faults: Vec<NodeFault>,
+    partitions: Vec<PartitionSpan>,
+    nemesis_on: bool,
+    logs: Vec<Vec<u8>>,
+    names: HashMap<String, Addr>,
+    parser: Parser,
+    scratch: Vec<u8>,
+    req: Vec<u8>,
+    outbox: Vec<(usize, Vec<u8>)>,
+    trace: u64,
+    pending_setup: usize,
+    net_log: Vec<String>,
+    aborted: Option<String>,
+    final_cap_hit: bool,
+}
+
+impl<'o, W: ClientWorkload, B: Backend> Engine<'o, W, B> {
+    /// Prepares a run of `workload` over `backend` (which must already run `opts.nodes()`).
+    pub fn new(opts: &'o TestOpts, workload: W, backend: B) -> Self {
+        let nodes = opts.nodes();
+        let mut root = Rng::new(opts.seed ^ fnv1a(opts.workload.as_bytes()));
+        let net_rng = root.fork();
+        let services = Services::new(root.fork());
+        let rng_gen = root.fork();
+        let rng_nemesis = root.fork();
+        let mut names = HashMap::new();
+        for (i, n) in nodes.iter().enumerate() {
+            names.insert(n.clone(), Addr::Node(i));
+        }
+        for (i, s) in services::NAMES.iter().enumerate() {
+            names.insert((*s).to_owned(), Addr::Service(i));
+        }
+        let threads = (0..opts.threads())
+            .map(|t| Thread {
+                node: t % nodes.len(),
+                process: t,
+                client: None,
+                running: None,
+                finished: false,
+            })
+            .collect();
+        Engine {
+            net: Net::new(nodes.len(), opts.latency, opts.latency_dist, opts.loss, net_rng),
+            logs: vec![Vec::new(); nodes.len()],
+            dead: vec![false; nodes.len()],
+            nodes,
+            opts,
+            workload,
+            backend,
+            services,
+            events: BinaryHeap::new(),
+            seq: 0,
+            now: Instant::ZERO,
+            t0: Instant::ZERO,
+            phase: Phase::Init,
+            rng_gen,
+            rng_nemesis,
+            clients: Vec::new(),
+            threads,
+            gen_waiting: false,
+            history: History::default(),
+            faults: Vec::new(),
+            partitions: Vec::new(),
+            nemesis_on: false,
+            names,
+            parser: Parser::new(),
+            scratch: Vec::new(),
+            req: Vec::new(),
+            outbox: Vec::new(),
+            trace: 0,
+            pending_setup: 0,
+            net_log: Vec::new(),
+            aborted: None,
+            final_cap_hit: false,
+        }
+    }
+
+    fn schedule(&mut self, at: Instant, ev: Ev) {
+        self.seq += 1;
+        self.events.push(Reverse((at, self.seq, ev)));
+    }
+
+    fn secs(&self, t: Instant) -> f64 {
+        (t.as_micros() as f64 - self.t0.as_micros() as f64) / 1e6
+    }
+
+    fn open_client(&mut self, role: Role) -> usize {
+        let k = self.clients.len();
+        self.clients.push(Client { role, open: true, next_msg_id: 1, pending: None });
+        self.names.insert(format!("c{k}"), Addr::Client(k));
+        k
+    }
+
+    fn close_client(&mut self, k: usize) {
+        self.clients[k].open = false;
+        self.clients[k].pending = None;
+        self.names.remove(&format!("c{k}"));
+    }
+
+    /// Sends a request from client `k` to `node`: type `kind`, fields already in `self.req`.
+    fn client_send(&mut self, k: usize, node: usize, kind: &str, timeout: Duration) {
+        let msg_id = self.clients[k].next_msg_id;
+        self.clients[k].next_msg_id += 1;
+        self.clients[k].pending = Some(msg_id);
+        let id = self.net.alloc_id();
+        let mut line = Vec::with_capacity(64 + self.req.len());
+        line.extend_from_slice(b"{\"id\":");
+        write_u64(&mut line, id);
+        line.extend_from_slice(b",\"src\":\"c");
+        write_u64(&mut line, k as u64);
+        line.extend_from_slice(b"\",\"dest\":");
+        write_str(&mut line, &self.nodes[node]);
+        line.extend_from_slice(b",\"body\":{\"type\":");
+        write_str(&mut line, kind);
+        line.extend_from_slice(b",\"msg_id\":");
+        write_u64(&mut line, msg_id);
+        line.extend_from_slice(&self.req);
+        line.extend_from_slice(b"}}");
+        if self.opts.log_net_send {
+            let t = self.secs(self.now);
+            self.net_log.push(format!("{t:.6} send {}", String::from_utf8_lossy(&line)));
+        }
+        if let Some(at) = self.net.send(self.now, id, Addr::Client(k), Addr::Node(node), line) {
+            self.schedule(at, Ev::Deliver(Addr::Node(node)));
+        }
+        self.schedule(self.now + timeout, Ev::ClientTimeout { client: k, msg_id });
+    }
+
+    /// Runs the whole test.
+    pub fn run(mut self) -> (RunData<W::Value>, W, B) {
+        self.start_init();
+        self.event_loop();
+        let problems = self.backend.stop();
+        for p in problems {
+            self.faults.push(NodeFault {
+                node: "-".into(),
+                time_s: self.secs(self.now),
+                reason: p,
+            });
+        }
+        self.backend.take_logs(&mut self.logs);
+        if let Some(last) = self.partitions.last_mut() {
+            if last.end_s.is_none() {
+                last.end_s = Some((self.now.as_micros() as f64 - self.t0.as_micros() as f64) / 1e6);
+            }
+        }
+        let data = RunData {
+            history: self.history,
+            net: self.net.stats,
+            faults: self.faults,
+            partitions: self.partitions,
+            logs: self.logs,
+            trace_hash: self.trace,
+            duration: self.now.saturating_since(self.t0),
+            net_log: self.net_log,
+            aborted: self.aborted,
+        };
+        (data, self.workload, self.backend)
+    }
+
+    fn start_init(&mut self) {
+        self.now = self.backend.wait(Some(Instant::ZERO)).max(Instant::ZERO);
+        for i in 0..self.nodes.len() {
+            let k = self.open_client(Role::Init(i));
+            self.req.clear();
+            let w = &mut super::workloads::fields(&mut self.req);
+            w.str("node_id", &self.nodes[i]);
+            w.arr("node_ids", |a| {
+                for n in &self.nodes {
+                    a.str(n);
+                }
+            });
+            self.client_send(k, i, "init", Duration::from_secs(10));
+        }
+        self.pending_setup = self.nodes.len();
+    }
+
+    fn abort(&mut self, why: String) {
+        if self.aborted.is_none() {
+            self.aborted = Some(why);
+        }
+        self.phase = Phase::Done;
+    }
+
+    fn start_setup(&mut self) {
+        self.phase = Phase::Setup;
+        self.pending_setup = 0;
+        for i in 0..self.nodes.len() {
+            let k = self.open_client(Role::Setup(i));
+            self.req.clear();
+            if let Some(kind) = self.workload.setup(i, &self.nodes, self.opts, &mut self.req) {
+                self.pending_setup += 1;
+                self.client_send(k, i, kind, Duration::from_secs(5));
+            }
+        }
+        if self.pending_setup == 0 {
+            self.start_main();
+        }
+    }
+
+    fn start_main(&mut self) {
+        self.phase = Phase::Main;
+        self.t0 = self.now;
+        let limit = self.t0 + Duration::from_secs(self.opts.time_limit);
+        self.schedule(limit, Ev::TimeLimit);
+        if self.opts.rate > 0.0 {
+            self.schedule(self.now, Ev::Generate);
+        }
+        if self.opts.partition {
+            self.schedule(self.now, Ev::Nemesis);
+        }
+    }
+
+    fn event_loop(&mut self) {
+        let mut last_progress = std::time::Instant::now();
+        let wall_start = last_progress;
+        while self.phase != Phase::Done {
+            let next_ev = self.events.peek().map(|Reverse((t, _, _))| *t);
+            let next_timer = self.backend.next_timer();
+            let next = match (next_ev, next_timer) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
+            if self.backend.is_virtual() {
+                let Some(t) = next else {
+                    self.abort("nothing left to happen: the run is stuck".into());
+                    break;
+                };
+                self.now = self.now.max(t);
+            } else {
+                self.now = self.now.max(self.backend.wait(next));
+            }
+            self.route_output();
+            if next_timer.is_some_and(|t| t <= self.now) {
+                self.backend.fire_timers(self.now);
+                self.route_output();
+            }
+            while let Some(Reverse((t, _, _))) = self.events.peek() {
+                if *t > self.now {
+                    break;
+                }
+                let Some(Reverse((_, _, ev))) = self.events.pop() else { break };
+                self.handle(ev);
+                self.route_output();
+                if self.phase == Phase::Done {
+                    break;
+                }
+            }
+            if !self.opts.quiet && last_progress.elapsed() > Duration::from_secs(2) {
+                last_progress = std::time::Instant::now();
+                eprintln!(
+                    "[glomers] t={:.1}s phase={:?} ops={} msgs={} wall={:.1}s",
+                    self.secs(self.now),
+                    self.phase,
+                    self.history.invocations(),
+                    self.net.stats.all.msg_count,
+                    wall_start.elapsed().as_secs_f64()
+                );
+            }
+        }
+    }
+
+    fn handle(&mut self, ev: Ev) {
+        match ev {
+            Ev::Deliver(dest) => self.deliver(dest),
+            Ev::Generate => self.generate(),
+            Ev::ClientTimeout { client, msg_id } => {
+                if self.clients[client].pending == Some(msg_id) {
+                    self.clients[client].pending = None;
+                    self.client_result(client, RpcResult::Timeout);
+                }
+            }
+            Ev::Nemesis => self.nemesis(),
+            Ev::TimeLimit => {
+                if self.phase == Phase::Main {
+                    self.phase = Phase::Draining;
+                    self.check_drained();
+                }
+            }
+            Ev::QuietOver => self.start_final(),
+            Ev::FinalLimit => {
+                self.final_cap_hit = true;
+                for t in &mut self.threads {
+                    t.finished = true;
+                }
+                self.check_final_done();
+            }
+        }
+    }
+
+    fn nemesis(&mut self) {
+        if self.phase != Phase::Main {
+            return;
+        }
+        let t = self.secs(self.now);
+        if self.nemesis_on {
+            self.net.heal();
+            self.nemesis_on = false;
+            if let Some(p) = self.partitions.last_mut() {
+                p.end_s = Some(t);
+            }
+        } else {
+            let shape = *self.rng_nemesis.pick(&nemesis::SHAPES);
+            let g = nemesis::grudge(shape, self.nodes.len(), &mut self.rng_nemesis);
+            self.net.set_partition(g);
+            self.nemesis_on = true;
+            self.partitions.push(PartitionSpan { start_s: t, end_s: None, shape });
+        }
+        let gap = self.rng_nemesis.unit() * 2.0 * self.opts.nemesis_interval;
+        let at = self.now + Duration::from_secs_f64(gap);
+        self.schedule(at, Ev::Nemesis);
+    }
+
+    fn heal(&mut self) {
+        if self.nemesis_on {
+            self.net.heal();
+            self.nemesis_on = false;
+            let t = self.secs(self.now);
+            if let Some(p) = self.partitions.last_mut() {
+                p.end_s = Some(t);
+            }
+        }
+    }
+
+    fn generate(&mut self) {
+        if self.phase != Phase::Main {
+            return;
+        }
+        let free: Vec<usize> =
+            (0..self.threads.len()).filter(|&t| self.threads[t].running.is_none()).collect();
+        if free.is_empty() {
+            self.gen_waiting = true;
+            return;
+        }
+        let t = *self.rng_gen.pick(&free);
+        self.emit(t);
+    }
+
+    /// Emits the next main-phase operation on free thread `t` and schedules the next one.
+    fn emit(&mut self, t: usize) {
+        self.gen_waiting = false;
+        if let Some((f, value)) = self.workload.next_op(t, &mut self.rng_gen) {
+            self.invoke(t, f, value, false);
+        }
+        let gap = self.rng_gen.unit() * 2.0 / self.opts.rate;
+        let at = self.now + Duration::from_secs_f64(gap);
+        self.schedule(at, Ev::Generate);
+    }
+
+    fn invoke(&mut self, t: usize, f: &'static str, value: W::Value, is_final: bool) {
+        let time = self.now.saturating_since(self.t0).as_nanos() as u64;
+        let process = self.threads[t].process;
+        self.history.push(Op {
+            index: 0,
+            time,
+            process,
+            kind: OpType::Invoke,
+            f,
+            value: value.clone(),
+            error: None,
+            is_final,
+        });
+        self.threads[t].running = Some(Running { f, value, is_final });
+        self.req.clear();
+        let running = self.threads[t].running.as_ref().expect("just set");
+        let step = self.workload.begin(t, running.f, &running.value, &mut self.req);
+        self.step(t, step);
+    }
+
+    /// Acts on a workload step for thread `t`.
+    fn step(&mut self, t: usize, step: Step<W::Value>) {
+        match step {
+            Step::Send(kind) => {
+                let k = match self.threads[t].client {
+                    Some(k) => k,
+                    None => {
+                        let k = self.open_client(Role::Worker(t));
+                        self.threads[t].client = Some(k);
+                        k
+                    }
+                };
+                let node = self.threads[t].node;
+                let timeout = self.workload.rpc_timeout();
+                self.client_send(k, node, kind, timeout);
+            }
+            Step::Done(done) => {
+                let running =
+                    self.threads[t].running.take().expect("a step belongs to a running op");
+                let time = self.now.saturating_since(self.t0).as_nanos() as u64;
+                let process = self.threads[t].process;
+                self.history.push(Op {
+                    index: 0,
+                    time,
+                    process,
+                    kind: done.kind,
+                    f: running.f,
+                    value: done.value,
+                    error: done.error,
+                    is_final: running.is_final,
+                });
+                if done.kind == OpType::Info {
+                    self.threads[t].process += self.threads.len();
+                    if !self.workload.reusable_client() {
+                        if let Some(k) = self.threads[t].client.take() {
+                            self.close_client(k);
+                        }
+                        self.workload.client_closed(t);
+                    }
+                }
+                self.thread_free(t);
+            }
+        }
+    }
+
+    fn thread_free(&mut self, t: usize) {
+        match self.phase {
+            Phase::Main if self.gen_waiting => self.emit(t),
+            Phase::Draining => self.check_drained(),
+            Phase::Final => self.final_next(t),
+            _ => {}
+        }
+    }
+
+    fn check_drained(&mut self) {
+        if self.threads.iter().any(|t| t.running.is_some()) {
+            return;
+        }
+        if self.workload.final_phase() {
+            self.heal();
+            self.phase = Phase::Quiet;
+            self.schedule(self.now + Duration::from_secs(10), Ev::QuietOver);
+        } else {
+            self.phase = Phase::Done;
+        }
+    }
+
+    fn start_final(&mut self) {
+        self.phase = Phase::Final;
+        if let Some(cap) = self.workload.final_phase_limit() {
+            self.schedule(self.now + cap, Ev::FinalLimit);
+        }
+        for t in 0..self.threads.len() {
+            self.final_next(t);
+        }
+        self.check_final_done();
+    }
+
+    fn final_next(&mut self, t: usize) {
+        if self.threads[t].running.is_some() {
+            return;
+        }
+        if !self.threads[t].finished {
+            match self.workload.next_final(t, &mut self.rng_gen) {
+                Some((f, v)) => {
+                    self.invoke(t, f, v, true);
+                    return;
+                }
+                None => self.threads[t].finished = true,
+            }
+        }
+        self.check_final_done();
+    }
+
+    fn check_final_done(&mut self) {
+        if self.phase == Phase::Final
+            && self.threads.iter().all(|t| t.finished && t.running.is_none())
+        {
+            self.phase = Phase::Done;
+        }
+    }
+
+    /// A reply (or timeout) for client `k`'s pending request.
+    fn client_result(&mut self, k: usize, result: RpcResult<'_, '_, '_>) {
+        match self.clients[k].role {
+            Role::Init(node) => {
+                let ok = matches!(&result, RpcResult::Reply(m) if m.kind == "init_ok");
+                self.close_client(k);
+                if !ok {
+                    let why = match result {
+                        RpcResult::Timeout => "no init_ok within 10 s".to_owned(),
+                        RpcResult::Error { code, text } => format!("init failed: {code}: {text}"),
+                        RpcResult::Reply(m) => format!("init answered with {}", m.kind),
+                    };
+                    self.abort(format!("node {}: {why}", self.nodes[node]));
+                    return;
+                }
+                self.pending_setup -= 1;
+                if self.pending_setup == 0 {
+                    self.start_setup();
+                }
+            }
+            Role::Setup(node) => {
+                let ok = match &result {
+                    RpcResult::Reply(m) => {
+                        let kind = format!("{}_ok", m.kind.trim_end_matches("_ok"));
+                        super::workloads::check_schema(m, &kind, &[]).is_ok()
+                    }
+                    _ => false,
+                };
+                if !ok {
+                    let why = match result {
+                        RpcResult::Timeout => "no reply within 5 s".to_owned(),
+                        RpcResult::Error { code, text } => format!("{code}: {text}"),
+                        RpcResult::Reply(m) => format!("malformed {} reply", m.kind),
+                    };
+                    self.abort(format!("setup of node {} failed: {why}", self.nodes[node]));
+                    return;
+                }
+                self.pending_setup -= 1;
+                if self.pending_setup == 0 {
+                    self.start_main();
+                }
+            }
+            Role::Worker(t) => {
+                let Some(running) = self.threads[t].running.take() else { return };
+                self.req.clear();
+                let step =
+                    self.workload.on_reply(t, running.f, &running.value, result, &mut self.req);
+                self.threads[t].running = Some(running);
+                self.step(t, step);
+            }
+        }
+    }
+
+    fn deliver(&mut self, dest: Addr) {
+        let (packet, next) = self.net.deliver(self.now, dest);
+        if let Some(at) = next {
+            self.schedule(at, Ev::Deliver(dest));
+        }
+        let Some(p) = packet else { return };
+        let mut h = self.trace ^ self.now.as_micros();
+        h = h.wrapping_mul(0x0100_0000_01b3) ^ fnv1a(&p.line);
+        self.trace = h.rotate_left(17);
+        if self.opts.log_net_recv {
+            let t = self.secs(self.now);
+            self.net_log.push(format!("{t:.6} recv {}", String::from_utf8_lossy(&p.line)));
+        }
+        match dest {
+            // A node whose stdout is dead still gets its input, as in Maelstrom.
+            Addr::Node(i) => self.backend.deliver(self.now, i, &p.line),
+            Addr::Service(s) => {
+                self.scratch.clear();
+                self.services.handle(s, &p.line, &mut self.scratch);
+                if !self.scratch.is_empty() {
+                    let reply = std::mem::take(&mut self.scratch);
+                    self.route_line(dest, &reply);
+                    self.scratch = reply;
+                }
+            }
+            Addr::Client(k) => self.client_receive(k, p.line),
+        }
+    }
+
+    fn client_receive(&mut self, k: usize, mut line: Vec<u8>) {
+        if !self.clients.get(k).is_some_and(|c| c.open) {
+            return;
+        }
+        let Some(pending) = self.clients[k].pending else { return };
+        let len = line.len();
+        line.resize(len + PADDING, b' ');
+        let mut parser = std::mem::take(&mut self.parser);
+        parser.parse(&mut line, len, |m| {
+            let Ok(msg) = m else { return };
+            if msg.in_reply_to != Some(pending) {
+                return;
+            }
+            self.clients[k].pending = None;
+            let result = if msg.kind == "error" {
+                let code = msg.get("code").and_then(|c| c.as_u64()).unwrap_or(13);
+                let text = msg.get("text").and_then(|c| c.as_str()).unwrap_or("").to_owned();
+                RpcResult::Error { code: ErrorCode::from_code(code), text }
+            } else {
+                RpcResult::Reply(&msg)
+            };
+            self.client_result(k, result);
+        });
+        self.parser = parser;
+    }
+
+    /// Routes everything nodes have printed.
+    fn route_output(&mut self) {
+        let mut out = std::mem::take(&mut self.outbox);
+        self.backend.take_output(&mut out);
+        for (node, line) in out.drain(..) {
+            if !self.dead[node] {
+                self.route_line(Addr::Node(node), &line);
+            }
+        }
+        self.outbox = out;
+    }
+
+    fn node_fault(&mut self, node: usize, reason: String) {
+        self.dead[node] = true;
+        let t = self.secs(self.now);
+        self.faults.push(NodeFault { node: self.nodes[node].clone(), time_s: t, reason });
+    }
+
+    /// Validates one line printed by `from` (a node or service) as Maelstrom does, and sends it.
+    fn route_line(&mut self, from: Addr, raw: &[u8]) {
+        let line = raw.trim_ascii();
+        let mut copy = std::mem::take(&mut self.scratch);
+        copy.clear();
+        copy.extend_from_slice(line);
+        let len = copy.len();
+        copy.resize(len + PADDING, b' ');
+        let mut parser = std::mem::take(&mut self.parser);
+        let names = &self.names;
+        let verdict: Result<(Addr, Addr), String> = parser.parse_value(&mut copy, len, |v| {
+            let v = v.map_err(|e| format!("not JSON: {e}"))?.ok_or("empty line")?;
+            let (src, dest) = envelope(v)?;
+            let src = *names.get(src).ok_or_else(|| format!("unknown src `{src}`"))?;
+            let dest = *names.get(dest).ok_or_else(|| format!("unknown dest `{dest}`"))?;
+            Ok((src, dest))
+        });
+        self.parser = parser;
+        self.scratch = copy;
+        let (src, dest) = match verdict {
+            Ok(v) => v,
+            Err(why) => {
+                if let Addr::Node(i) = from {
+                    let excerpt: String =
+                        String::from_utf8_lossy(&line[..line.len().min(200)]).into_owned();
+                    self.node_fault(i, format!("invalid stdout line ({why}); Maelstrom stops reading this node: {excerpt}"));
+                }
+                return;
+            }
+        };
+        let id = self.net.alloc_id();
+        let mut framed = Vec::with_capacity(line.len() + 16);
+        framed.extend_from_slice(b"{\"id\":");
+        write_u64(&mut framed, id);
+        let rest = &line[1..];
+        if rest.trim_ascii_start().first() != Some(&b'}') {
+            framed.push(b',');
+        }
+        framed.extend_from_slice(rest);
+        if self.opts.log_net_send {
+            let t = self.secs(self.now);
+            self.net_log.push(format!("{t:.6} send {}", String::from_utf8_lossy(&framed)));
+        }
+        if let Some(at) = self.net.send(self.now, id, src, dest, framed) {
+            self.schedule(at, Ev::Deliver(dest));
+        }
+    }
+}
+
+/// Checks a printed message against Maelstrom's closed top-level schema: only `src` and
+/// `dest` (strings), `body` (an object; missing or null passes, as in Maelstrom) and an
+/// optional integer `id`. Returns `(src, dest)`.
+fn envelope<'i>(v: Val<'_, 'i>) -> Result<(&'i str, &'i str), String> {
+    let top = v.as_object().ok_or("not a JSON object")?;
+    let (mut src, mut dest) = (None, None);
+    for (k, val) in top.iter() {
+        match k {
+            "src" => src = Some(val.as_str().ok_or("`src` is not a string")?),
+            "dest" => dest = Some(val.as_str().ok_or("`dest` is not a string")?),
+            "body" if val.as_object().is_some() || val.is_null() => {}
+            "body" => return Err("`body` is not an object".into()),
+            "id" if val.kind() == Kind::Int => {}
+            other => return Err(format!("unexpected top-level key `{other}`")),
+        }
+    }
+    Ok((src.ok_or("missing `src`")?, dest.ok_or("missing `dest`")?))
+}
