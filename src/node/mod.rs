@@ -52,7 +52,9 @@ pub trait Machine {
     fn handle_line(&mut self, now: Instant, line: &mut [u8], len: usize, out: &mut Output);
     /// Fires every timer due at `now`.
     fn handle_timeout(&mut self, now: Instant, out: &mut Output);
-    /// The earliest instant at which [`Machine::handle_timeout`] has work, if any.
+    /// When to call [`Machine::handle_timeout`] next, if any timer is pending. Never later
+    /// than the earliest timer; it may be earlier (the timer wheel wakes at a coarse slot's
+    /// start to cascade it), in which case the call fires nothing.
     fn poll_timeout(&self) -> Option<Instant>;
 }
 

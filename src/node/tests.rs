@@ -157,7 +157,8 @@ fn timers_fire_at_their_deadline_not_before() {
     let mut h = Harness::<Probe>::new(&[]);
     h.init("n1", &["n1"]);
     h.line(r#"{"src":"c1","dest":"n1","body":{"type":"later","msg_id":3,"ms":250}}"#);
-    assert_eq!(h.node.poll_timeout(), Some(Instant::from_millis(250)));
+    // The wheel may ask for an early wake-up (a coarse slot boundary), never a late one.
+    assert!(h.node.poll_timeout().is_some_and(|t| t <= Instant::from_millis(250)));
     assert!(h.advance(Duration::from_millis(249)).is_empty());
     assert_eq!(h.advance(Duration::from_millis(1)).len(), 1);
     assert_eq!(h.node.poll_timeout(), None);
