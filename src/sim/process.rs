@@ -399,9 +399,14 @@ impl Processes {
         }
         match self.poll.poll(&mut self.events, timeout) {
             Ok(()) => {}
-            // EINTR: the caller loops. Other errors (EBADF, ENOMEM...) are bugs or dire; the
-            // timeout still bounds the loop, and the engine's deadlines stay in force.
-            Err(_) => return,
+            // EINTR: the caller loops.
+            Err(e) if e.kind() == ErrorKind::Interrupted => return,
+            // Anything else (ENOMEM) is transient at best: back off a little rather than spin;
+            // the caller loops and the engine's deadlines stay in force.
+            Err(_) => {
+                std::thread::sleep(Duration::from_millis(1));
+                return;
+            }
         }
         for ev in self.events.iter() {
             let t = ev.token();
