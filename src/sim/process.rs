@@ -845,15 +845,15 @@ mod tests {
 
     #[test]
     fn a_slow_reader_gets_everything_in_order_and_deliver_never_blocks() {
-        // The node reads nothing for half a second: the pipe fills and the rest must queue.
-        let mut p = sh("sleep 0.5; exec cat", &["n0"], Limits::default());
+        // The node reads nothing for 2 s: the pipe fills and the rest must queue.
+        let mut p = sh("sleep 2; exec cat", &["n0"], Limits::default());
         let started = std::time::Instant::now();
         let payload = "y".repeat(1000);
         for k in 0..4000 {
             p.deliver(p.now(), 0, format!("{k} {payload}").as_bytes());
         }
         assert!(
-            started.elapsed() < Duration::from_millis(400),
+            started.elapsed() < Duration::from_secs(1),
             "4 MB to a node that is not reading took {:?}: deliver blocked",
             started.elapsed()
         );
@@ -906,7 +906,9 @@ mod tests {
     #[cfg(target_os = "linux")]
     #[test]
     fn wait_wakes_close_to_its_deadline() {
-        // epoll alone would round each 1.1 ms wait up to 2 ms, 0.9 ms late.
+        // epoll alone rounds each 1.1 ms wait up to 2 ms: every wake-up at least 0.9 ms late.
+        // A busy machine only adds delay, so the fastest tenth of the wake-ups tells the two
+        // apart even when other tests compete for the cores.
         let mut p = sh("exec sleep 30", &["n0"], Limits::default());
         let mut late = Vec::new();
         for _ in 0..200 {
@@ -916,7 +918,7 @@ mod tests {
             late.push(woke.as_micros() - until.as_micros());
         }
         late.sort_unstable();
-        assert!(late[100] < 450, "median lateness {} us", late[100]);
+        assert!(late[20] < 450, "10th percentile lateness {} us (median {})", late[20], late[100]);
         assert!(p.stop().is_empty());
     }
 }
