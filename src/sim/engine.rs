@@ -46,8 +46,23 @@ pub trait Backend {
     fn take_output(&mut self, sink: &mut Vec<(usize, Vec<u8>)>);
     /// Appends each node's log output (stderr) to `logs[node]`.
     fn take_logs(&mut self, logs: &mut [Vec<u8>]);
-    /// Stops every node and reports problems (a node that had already exited, ...).
-    fn stop(&mut self) -> Vec<String>;
+    /// Stops every node and reports what went wrong with them during the run (a node that
+    /// had already exited, a node that stopped reading its input, ...).
+    fn stop(&mut self) -> Vec<BackendFault>;
+}
+
+/// A problem a backend saw with one node, reported by [`Backend::stop`].
+#[derive(Clone, Debug)]
+pub struct BackendFault {
+    /// The node (index into the test's node list).
+    pub node: usize,
+    /// When it was seen, on the backend's clock (the one [`Backend::wait`] returns).
+    pub at: Instant,
+    /// What went wrong.
+    pub reason: String,
+    /// Maelstrom fails the whole test for this (a node process that exited before teardown
+    /// "crashed with exit status"): the run is reported as aborted (exit status 255).
+    pub fatal: bool,
 }
 
 /// Something the engine has scheduled.
@@ -317,13 +332,12 @@ impl<'o, W: ClientWorkload, B: Backend> Engine<'o, W, B> {
     pub fn run(mut self) -> (RunData<W::Value>, W, B) {
         self.start_init();
         self.event_loop();
-        let problems = self.backend.stop();
-        for p in problems {
-            self.faults.push(NodeFault {
-                node: "-".into(),
-                time_s: self.secs(self.now),
-                reason: p,
-            });
+        for f in self.backend.stop() {
+            let node = self.nodes[f.node].clone();
+            if f.fatal && self.aborted.is_none() {
+                self.aborted = Some(format!("node {node} {}", f.reason));
+            }
+            self.faults.push(NodeFault { node, time_s: self.secs(f.at), reason: f.reason });
         }
         self.backend.take_logs(&mut self.logs);
         if let Some(last) = self.partitions.last_mut() {
