@@ -134,6 +134,9 @@ pub(super) struct Peer {
     srtt: Option<Duration>,
     /// A batch being timed: the acknowledgement that covers it, and when it was sent.
     sample: Option<(u64, Instant)>,
+    /// A retransmission timed out and no acknowledgement has come since: the link may be cut,
+    /// so send only the timed retransmissions (and owed acknowledgements), not every batch.
+    probing: bool,
 }
 
 impl Peer {
@@ -152,6 +155,7 @@ impl Peer {
             rto: RTO_INITIAL,
             srtt: None,
             sample: None,
+            probing: false,
         }
     }
 
@@ -222,15 +226,18 @@ impl Kafka {
         let mut sent_any = false;
         for p in 0..self.peers.len() {
             let peer = &mut self.peers[p];
-            if peer.acked < peer.sent && peer.inflight_since.is_some_and(|t| t + peer.rto <= now) {
+            let timed_out =
+                peer.acked < peer.sent && peer.inflight_since.is_some_and(|t| t + peer.rto <= now);
+            if timed_out {
                 // Go back to the first unacknowledged record (Karn: no timing of resends).
                 peer.sent = peer.acked;
                 peer.sample = None;
+                peer.probing = true;
                 let jitter = 1.0 + 0.25 * cx.rng().unit();
                 peer.rto = peer.rto.mul_f64(2.0 * jitter).min(RTO_MAX);
                 peer.inflight_since = None;
             }
-            sent_any |= self.send_batch(p, cx);
+            sent_any |= self.send_batch(p, timed_out, cx);
         }
         if sent_any {
             self.last_flush = Some(now);
@@ -246,12 +253,16 @@ impl Kafka {
         }
     }
 
-    /// Sends peer `p` one batch if it needs one. Returns whether it did.
-    fn send_batch(&mut self, p: usize, cx: &mut Ctx<'_, Self>) -> bool {
+    /// Sends peer `p` one batch if it needs one (`retransmit`: a timed-out retransmission is
+    /// due). Returns whether it did.
+    fn send_batch(&mut self, p: usize, retransmit: bool, cx: &mut Ctx<'_, Self>) -> bool {
         let Kafka { peers, out, logs, floor, .. } = self;
         let peer = &mut peers[p];
         let from = peer.sent;
-        let limit = out.end().min(peer.acked + WINDOW).min(from + BATCH_RECORDS);
+        // While probing a silent peer, only the timed retransmission carries records.
+        let quiet = peer.probing && !retransmit;
+        let limit = if quiet { from } else { out.end().min(peer.acked + WINDOW) };
+        let limit = limit.min(from + BATCH_RECORDS);
         let mut end = from;
         let mut bytes = 0;
         while end < limit && (end == from || bytes < BATCH_BYTES) {
@@ -270,7 +281,7 @@ impl Kafka {
                 break;
             }
         }
-        if end == from && !peer.ack_owed && promise <= peer.promise_sent {
+        if end == from && !peer.ack_owed && (quiet || promise <= peer.promise_sent) {
             return false;
         }
         let received = peer.received;
@@ -391,6 +402,7 @@ impl Kafka {
         }
         peer.acked = ack;
         peer.sent = peer.sent.max(ack);
+        peer.probing = false;
         if let Some((until, at)) = peer.sample {
             if ack >= until {
                 let rtt = now - at;

@@ -234,3 +234,26 @@ fn many_sends_are_batched() {
         (0..7).map(|k| p.n[0].node.workload().unwrap().stored(&format!("k{k}")).len()).sum();
     assert_eq!(all, 200);
 }
+
+#[test]
+fn a_cut_link_is_probed_not_flooded_and_recovers_after_the_heal() {
+    let mut p = Pair::new();
+    // Five seconds of sends on both sides while every server message is lost.
+    let mut lost = 0;
+    for i in 0..500u64 {
+        p.client((i % 2) as usize, i, &format!(r#"{{"type":"send","key":"k","msg":{i}}}"#));
+        p.advance(Duration::from_millis(10));
+        lost += p.wire[0].len() + p.wire[1].len();
+        p.wire = [Vec::new(), Vec::new()];
+    }
+    // Batches flow until the first timeout; then one probe per (backed-off) timeout.
+    assert!(lost < 60, "{lost} messages sent into the partition");
+    assert_eq!(p.poll(0, "k", 0), "{}", "nothing is stable while the peer is silent");
+    p.advance(Duration::from_secs(2));
+    p.settle(MS);
+    let want = p.n[0].node.workload().unwrap().stored("k");
+    assert_eq!(want.len(), 500);
+    assert_eq!(p.n[1].node.workload().unwrap().stored("k"), want);
+    let all = p.poll(1, "k", 0);
+    assert_eq!(all.matches('[').count(), 1 + 256, "a poll returns at most 256 per key: {all}");
+}
