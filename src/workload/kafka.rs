@@ -11,7 +11,7 @@
 //!
 //! **Visibility.** A poll may only return a contiguous run of the key's log: returning offset
 //! 9 while an offset 7 appears later would be a skip. Each node streams its records to every
-//! peer ([`repl`]) together with a *promise*: "I will never assign an offset below P again, and
+//! peer (module `repl`) together with a *promise*: "I will never assign an offset below P again, and
 //! you hold every entry I assigned below P". A node's stable bound is the minimum of its own
 //! floor and its peers' promises; it serves, from its local copy, exactly the entries below
 //! that bound, all of which it holds. A partition freezes the bound (polls go stale, never
