@@ -16,7 +16,10 @@
 //! The promise is taken only from a batch applied in order, so "every entry below the
 //! promise is here" holds whenever it is used. The sender keeps records until every peer has
 //! acknowledged them and goes back to the first unacknowledged one after a retransmission
-//! timeout (go-back-N; the timeout adapts to the measured round trip and backs off with jitter).
+//! timeout (go-back-N; the timeout adapts to the measured round trip and backs off with jitter
+//! up to 1 s). After a timeout the peer is *probed*: only the timed retransmissions (and owed
+//! acknowledgements) go out until it answers, so a partition costs about one message per
+//! timeout instead of one per batch.
 //!
 //! Batching: a node sends at most one batch per peer every `flush` interval; the first
 //! record after a quiet spell goes out at once. A batch is sent only when there is something
@@ -45,8 +48,9 @@ const WINDOW: u64 = 4 * BATCH_RECORDS;
 /// Most records kept for peers that have not acknowledged them; past this, new sends are
 /// refused (error 11) until peers catch up.
 pub(super) const MAX_UNACKED: usize = 1 << 20;
-/// Retransmission timeout bounds.
+/// Shortest retransmission timeout.
 const RTO_MIN: Duration = Duration::from_millis(100);
+/// Longest retransmission timeout (the backoff cap, so a healed link is found within ~1 s).
 const RTO_MAX: Duration = Duration::from_secs(1);
 /// Timeout before any round trip has been measured.
 const RTO_INITIAL: Duration = Duration::from_millis(300);
@@ -426,5 +430,15 @@ impl std::fmt::Display for StoreError {
             StoreError::TooLarge => "message larger than the node accepts",
             StoreError::Full => "message store full",
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn records_stay_small() {
+        assert!(std::mem::size_of::<Rec>() <= 24, "{}", std::mem::size_of::<Rec>());
     }
 }
