@@ -413,6 +413,14 @@ impl<'o, W: ClientWorkload, B: Backend> Engine<'o, W, B> {
                 (Some(a), Some(b)) => Some(a.min(b)),
                 (a, b) => a.or(b),
             };
+            if self.phase != Phase::Init && self.phase != Phase::Setup {
+                // A hard stop far past any legitimate end (final phases end within seconds).
+                let horizon = self.t0 + Duration::from_secs(self.opts.time_limit + 180);
+                if self.now > horizon {
+                    self.abort("the test ran 180 s past its time limit without finishing".into());
+                    break;
+                }
+            }
             if self.backend.is_virtual() {
                 let Some(t) = next else {
                     self.abort("nothing left to happen: the run is stuck".into());
