@@ -4,17 +4,14 @@
 //! it claims.
 
 use std::collections::HashMap;
-use std::time::Duration;
 
 use glomers::node::{Ctx, Machine, Node, Output, Reject, Workload};
 use glomers::proto::encode::write_val;
 use glomers::proto::{ErrorCode, Msg};
-use glomers::sim::engine::Engine;
-use glomers::sim::inproc::InProcess;
 use glomers::sim::opts::TestOpts;
-use glomers::sim::report::{self, Outcome};
+use glomers::sim::report::Outcome;
+use glomers::sim::run_nodes;
 use glomers::sim::workloads::Validity;
-use glomers::sim::workloads::kafka::KafkaClient;
 use glomers::time::Instant;
 use glomers::workload::kafka::Kafka;
 
@@ -25,13 +22,6 @@ fn opts(flags: &str) -> TestOpts {
         .collect();
     args.extend(flags.split_whitespace().map(str::to_owned));
     TestOpts::parse(&args).expect("valid flags")
-}
-
-/// Runs the bench over the given machines (one per node).
-fn run_machines(o: &TestOpts, machines: Vec<Box<dyn Machine>>) -> Outcome {
-    let client = KafkaClient::new(o);
-    let (data, client, _) = Engine::new(o, client, InProcess::new(machines)).run();
-    report::judge(o, &client, data, Duration::ZERO)
 }
 
 fn assert_valid(o: &Outcome) {
@@ -241,7 +231,7 @@ impl Workload for Toy {
 
 fn toy(bug: &str) -> Outcome {
     let o = opts("--node-count 1 --time-limit 5 --seed 7");
-    run_machines(&o, vec![Box::new(Node::<Toy>::new(vec![bug.to_owned()], 7))])
+    run_nodes(&o, &|_| Box::new(Node::<Toy>::new(vec![bug.to_owned()], 7))).unwrap()
 }
 
 #[test]
@@ -318,11 +308,13 @@ impl Machine for DropOneRecord {
 #[test]
 fn a_replication_bug_in_the_real_node_is_caught() {
     let o = opts("--node-count 2 --time-limit 8 --seed 11");
-    let machines: Vec<Box<dyn Machine>> = vec![
-        Box::new(Node::<Kafka>::new(Vec::new(), 11)),
-        Box::new(DropOneRecord { inner: Node::new(Vec::new(), 12), dropped: false }),
-    ];
-    let out = run_machines(&o, machines);
+    let out = run_nodes(&o, &|i| -> Box<dyn Machine> {
+        match i {
+            0 => Box::new(Node::<Kafka>::new(Vec::new(), 11)),
+            _ => Box::new(DropOneRecord { inner: Node::new(Vec::new(), 12), dropped: false }),
+        }
+    })
+    .unwrap();
     assert_eq!(out.valid, Validity::False, "{}", out.summary);
     assert!(out.summary.contains("ANOMALIES"), "{}", out.summary);
 }
