@@ -56,7 +56,12 @@ fn per_message(c: &mut Criterion) {
         r#"{"src":"c3","dest":"n1","body":{"type":"echo","msg_id":12,"echo":{"a":[1,2,3,{"b":"c\n"}],"d":-1.5,"e":null}}}"#,
     );
     let mut ids = ready::<glomers::workload::unique_ids::UniqueIds>();
-    bench_one(c, "generate", &mut ids, r#"{"src":"c3","dest":"n1","body":{"type":"generate","msg_id":12}}"#);
+    bench_one(
+        c,
+        "generate",
+        &mut ids,
+        r#"{"src":"c3","dest":"n1","body":{"type":"generate","msg_id":12}}"#,
+    );
 }
 
 criterion_group!(benches, per_message);

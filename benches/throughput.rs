@@ -36,7 +36,12 @@ fn passthrough() {
 
 /// Runs `cmd` on `input`, returns (wall time, output lines).
 fn run(cmd: &mut Command, input: &std::sync::Arc<Vec<u8>>) -> (Duration, usize) {
-    let mut child = cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::null()).spawn().expect("spawn");
+    let mut child = cmd
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn");
     let mut stdin = child.stdin.take().expect("piped");
     let mut stdout = child.stdout.take().expect("piped");
     let start = Instant::now();

@@ -87,7 +87,9 @@ fn echo_and_generate_allocate_nothing_in_steady_state() {
     let mut line = init.as_bytes().to_vec();
     ids.handle_line(Instant::ZERO, &mut line, len, &mut out);
     let generate: Vec<String> = (0..8)
-        .map(|i| format!(r#"{{"src":"c{i}","dest":"n1","body":{{"type":"generate","msg_id":{i}}}}}"#))
+        .map(|i| {
+            format!(r#"{{"src":"c{i}","dest":"n1","body":{{"type":"generate","msg_id":{i}}}}}"#)
+        })
         .collect();
     assert_eq!(allocations(&mut ids, &generate, 1_000, 10_000), 0, "generate allocates");
 }

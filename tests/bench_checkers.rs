@@ -266,7 +266,12 @@ fn availability_total_rejects_errors() {
 fn a_node_printing_an_unknown_dest_is_reported_and_fails() {
     let o = opts("echo", 1, 5, 20.0, 9);
     let out = run_nodes(&o, &|i| boxed::<Stray>(&[], i as u64)).unwrap();
-    assert_eq!(out.valid, Validity::False, "its stdout is dead after the first line: {}", out.summary);
+    assert_eq!(
+        out.valid,
+        Validity::False,
+        "its stdout is dead after the first line: {}",
+        out.summary
+    );
     assert!(out.faults.iter().any(|f| f.reason.contains("unknown dest `n99`")), "{:?}", out.faults);
 }
 

@@ -9,7 +9,8 @@ const ECHO: &str = env!("CARGO_BIN_EXE_glomers-echo");
 const UNIQUE: &str = env!("CARGO_BIN_EXE_glomers-unique-ids");
 
 const INIT: &str = r#"{"src":"c0","dest":"n1","body":{"type":"init","msg_id":1,"node_id":"n1","node_ids":["n1","n2"]}}"#;
-const INIT_OK: &str = r#"{"src":"n1","dest":"c0","body":{"type":"init_ok","msg_id":1,"in_reply_to":1}}"#;
+const INIT_OK: &str =
+    r#"{"src":"n1","dest":"c0","body":{"type":"init_ok","msg_id":1,"in_reply_to":1}}"#;
 
 fn spawn(bin: &str, args: &[&str]) -> Child {
     Command::new(bin)
@@ -50,7 +51,8 @@ fn lines(ls: &[&str]) -> Vec<u8> {
 fn assert_protocol(out: &[String]) {
     for l in out {
         let mut b = l.clone().into_bytes();
-        let v: simd_json::OwnedValue = simd_json::to_owned_value(&mut b).expect("stdout line is JSON");
+        let v: simd_json::OwnedValue =
+            simd_json::to_owned_value(&mut b).expect("stdout line is JSON");
         use simd_json::prelude::*;
         assert!(v.get("src").and_then(|s| s.as_str()).is_some(), "{l}");
         assert!(v.get("dest").and_then(|s| s.as_str()).is_some(), "{l}");
@@ -63,7 +65,10 @@ fn init_echo_and_generate() {
     let (out, _, code) = transcript(
         ECHO,
         &["unexpected", "--args"],
-        &lines(&[INIT, r#"{"src":"c1","dest":"n1","body":{"type":"echo","msg_id":2,"echo":"Please echo 35"}}"#]),
+        &lines(&[
+            INIT,
+            r#"{"src":"c1","dest":"n1","body":{"type":"echo","msg_id":2,"echo":"Please echo 35"}}"#,
+        ]),
     );
     assert_eq!(code, 0);
     assert_eq!(
@@ -77,7 +82,11 @@ fn init_echo_and_generate() {
     let (out, _, code) = transcript(UNIQUE, &[], &lines(&[INIT, generate, generate]));
     assert_eq!(code, 0);
     assert_eq!(out[0], INIT_OK);
-    assert!(out[1].contains(r#""type":"generate_ok""#) && out[1].contains(r#""id":0"#), "{}", out[1]);
+    assert!(
+        out[1].contains(r#""type":"generate_ok""#) && out[1].contains(r#""id":0"#),
+        "{}",
+        out[1]
+    );
     assert!(out[2].contains(r#""id":2"#), "n1 of [n1,n2] hands out 0, 2, 4...: {}", out[2]);
 }
 
@@ -94,10 +103,10 @@ fn bad_input_gets_clear_errors_and_nothing_else_on_stdout() {
         "this is not json",
         r#"{"src":"c1","dest":"n1","body":{"type":"frob","msg_id":3}}"#, // unknown type: 10
         r#"{"src":"c1","dest":"n1","body":{"type":"echo","msg_id":4}}"#, // missing field: 12
-        r#"{"src":"c1","dest":"n1","body":{"msg_id":5}}"#,                // missing type: 12
+        r#"{"src":"c1","dest":"n1","body":{"msg_id":5}}"#,               // missing type: 12
         r#"{"src":"c1","dest":"n1","body":{"type":7,"msg_id":6}}"#,      // ill-typed type: 12
-        r#"{"dest":"n1","body":{"type":"echo","msg_id":7}}"#,             // no src: log only
-        &deep,                                                            // too deep: log only
+        r#"{"dest":"n1","body":{"type":"echo","msg_id":7}}"#,            // no src: log only
+        &deep,                                                           // too deep: log only
         r#"{"src":"c1","dest":"n1","body":{"type":"echo","msg_id":10,"echo":123456789012345678901234567890}}"#,
         r#"{"src":"c1","dest":"n1","body":{"type":"echo","msg_id":11,"echo":1e400}}"#,
         r#"{"src":"c1","dest":"n1","body":{"type":"echo","msg_id":12,"echo":-9223372036854775808}}"#,
@@ -106,12 +115,15 @@ fn bad_input_gets_clear_errors_and_nothing_else_on_stdout() {
     let mut bytes = lines(&input);
     // Invalid UTF-8 inside a string, then a last good request.
     bytes.extend_from_slice(b"{\"src\":\"c1\",\"dest\":\"n1\",\"body\":{\"type\":\"echo\",\"msg_id\":14,\"echo\":\"\xff\xfe\"}}\n");
-    bytes.extend_from_slice(br#"{"src":"c1","dest":"n1","body":{"type":"echo","msg_id":15,"echo":"still alive"}}"#);
+    bytes.extend_from_slice(
+        br#"{"src":"c1","dest":"n1","body":{"type":"echo","msg_id":15,"echo":"still alive"}}"#,
+    );
     bytes.push(b'\n');
     let (out, err, code) = transcript(ECHO, &[], &bytes);
     assert_eq!(code, 0, "stderr: {err}");
     assert_protocol(&out);
-    let find = |irt: u64| out.iter().find(|l| l.contains(&format!("\"in_reply_to\":{irt},"))).cloned();
+    let find =
+        |irt: u64| out.iter().find(|l| l.contains(&format!("\"in_reply_to\":{irt},"))).cloned();
     assert!(find(2).unwrap().contains(r#""type":"error","in_reply_to":2,"code":11"#), "{out:?}");
     assert!(find(3).unwrap().contains(r#""code":10"#), "{out:?}");
     assert!(find(4).unwrap().contains(r#""code":12"#), "{out:?}");
@@ -132,7 +144,9 @@ fn bad_input_gets_clear_errors_and_nothing_else_on_stdout() {
 #[test]
 fn a_one_mib_payload_round_trips() {
     let payload: String = (0..(1 << 20)).map(|i| (b'a' + (i % 26) as u8) as char).collect();
-    let req = format!(r#"{{"src":"c1","dest":"n1","body":{{"type":"echo","msg_id":2,"echo":"{payload}"}}}}"#);
+    let req = format!(
+        r#"{{"src":"c1","dest":"n1","body":{{"type":"echo","msg_id":2,"echo":"{payload}"}}}}"#
+    );
     let (out, err, code) = transcript(ECHO, &[], &lines(&[INIT, &req]));
     assert_eq!(code, 0, "{err}");
     assert_eq!(out.len(), 2);
@@ -144,7 +158,10 @@ fn input_split_mid_line_is_framed() {
     let mut child = spawn(ECHO, &[]);
     let mut stdin = child.stdin.take().unwrap();
     let mut stdout = BufReader::new(child.stdout.take().unwrap());
-    let req = format!("{INIT}\n{}\n", r#"{"src":"c1","dest":"n1","body":{"type":"echo","msg_id":2,"echo":"split"}}"#);
+    let req = format!(
+        "{INIT}\n{}\n",
+        r#"{"src":"c1","dest":"n1","body":{"type":"echo","msg_id":2,"echo":"split"}}"#
+    );
     let bytes = req.as_bytes();
     for chunk in bytes.chunks(7) {
         stdin.write_all(chunk).unwrap();
@@ -176,8 +193,10 @@ fn a_burst_of_100k_requests_with_a_slow_reader_loses_nothing() {
         buf.push(b'\n');
         for i in 0..n {
             buf.extend_from_slice(
-                format!(r#"{{"src":"c1","dest":"n1","body":{{"type":"echo","msg_id":{i},"echo":{i}}}}}"#)
-                    .as_bytes(),
+                format!(
+                    r#"{{"src":"c1","dest":"n1","body":{{"type":"echo","msg_id":{i},"echo":{i}}}}}"#
+                )
+                .as_bytes(),
             );
             buf.push(b'\n');
         }

@@ -82,6 +82,8 @@ enum Ev {
     QuietOver,
     /// The final phase's cap (kafka) is reached.
     FinalLimit,
+    /// A worker thread's deferred final-phase operation is due.
+    FinalOp(usize),
 }
 
 /// What a client is for.
@@ -119,6 +121,8 @@ struct Thread<V> {
     running: Option<Running<V>>,
     /// In the final phase: no more operations for this thread.
     finished: bool,
+    /// In the final phase: an operation waiting for its start time ([`Ev::FinalOp`]).
+    deferred: Option<(&'static str, V)>,
 }
 
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
@@ -239,6 +243,7 @@ impl<'o, W: ClientWorkload, B: Backend> Engine<'o, W, B> {
                 client: None,
                 running: None,
                 finished: false,
+                deferred: None,
             })
             .collect();
         Engine {
@@ -491,8 +496,16 @@ impl<'o, W: ClientWorkload, B: Backend> Engine<'o, W, B> {
                 self.final_cap_hit = true;
                 for t in &mut self.threads {
                     t.finished = true;
+                    t.deferred = None;
                 }
                 self.check_final_done();
+            }
+            Ev::FinalOp(t) => {
+                if self.phase == Phase::Final && !self.threads[t].finished {
+                    if let Some((f, v)) = self.threads[t].deferred.take() {
+                        self.invoke(t, f, v, true);
+                    }
+                }
             }
         }
     }
@@ -548,6 +561,7 @@ impl<'o, W: ClientWorkload, B: Backend> Engine<'o, W, B> {
     /// Emits the next main-phase operation on free thread `t` and schedules the next one.
     fn emit(&mut self, t: usize) {
         self.gen_waiting = false;
+        self.workload.set_clock(self.now.saturating_since(self.t0));
         if let Some((f, value)) = self.workload.next_op(t, &mut self.rng_gen) {
             self.invoke(t, f, value, false);
         }
@@ -655,13 +669,20 @@ impl<'o, W: ClientWorkload, B: Backend> Engine<'o, W, B> {
     }
 
     fn final_next(&mut self, t: usize) {
-        if self.threads[t].running.is_some() {
+        if self.threads[t].running.is_some() || self.threads[t].deferred.is_some() {
             return;
         }
         if !self.threads[t].finished {
+            self.workload.set_clock(self.now.saturating_since(self.t0));
             match self.workload.next_final(t, &mut self.rng_gen) {
                 Some((f, v)) => {
-                    self.invoke(t, f, v, true);
+                    let delay = self.workload.final_delay(t);
+                    if delay.is_zero() {
+                        self.invoke(t, f, v, true);
+                    } else {
+                        self.threads[t].deferred = Some((f, v));
+                        self.schedule(self.now + delay, Ev::FinalOp(t));
+                    }
                     return;
                 }
                 None => self.threads[t].finished = true,
