@@ -47,18 +47,43 @@ pub fn write_f64(buf: &mut Vec<u8>, v: f64) {
     let _ = write!(buf, "{v:?}");
 }
 
-/// Bytes that must be escaped inside a JSON string: `"`, `\` and control characters.
-const fn needs_escape(b: u8) -> bool {
-    b < 0x20 || b == b'"' || b == b'\\'
-}
+/// Bytes that must be escaped inside a JSON string: `"`, `\\` and control characters.
+const ESCAPE: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut i = 0;
+    while i < 0x20 {
+        t[i] = true;
+        i += 1;
+    }
+    t[b'"' as usize] = true;
+    t[b'\\' as usize] = true;
+    t
+};
 
 /// Appends `s` as a JSON string literal, quotes included.
+#[inline]
 pub fn write_str(buf: &mut Vec<u8>, s: &str) {
-    buf.push(b'"');
     let bytes = s.as_bytes();
-    let mut start = 0;
-    for (i, &b) in bytes.iter().enumerate() {
-        if !needs_escape(b) {
+    match bytes.iter().position(|&b| ESCAPE[usize::from(b)]) {
+        None => {
+            // The common case: nothing to escape, one reservation, one copy.
+            buf.reserve(bytes.len() + 2);
+            buf.push(b'"');
+            buf.extend_from_slice(bytes);
+            buf.push(b'"');
+        }
+        Some(first) => write_escaped(buf, bytes, first),
+    }
+}
+
+/// The slow path of [`write_str`]: `bytes[first]` is the first byte needing an escape.
+#[cold]
+fn write_escaped(buf: &mut Vec<u8>, bytes: &[u8], first: usize) {
+    buf.push(b'"');
+    buf.extend_from_slice(&bytes[..first]);
+    let mut start = first;
+    for (i, &b) in bytes.iter().enumerate().skip(first) {
+        if !ESCAPE[usize::from(b)] {
             continue;
         }
         buf.extend_from_slice(&bytes[start..i]);

@@ -1,12 +1,13 @@
 //! The Maelstrom wire protocol: parsing lines into borrowed messages, encoding replies.
 //!
-//! A [`Parser`] turns one line (a `&mut [u8]` that simd-json unescapes in place) into a
+//! A [`Parser`] turns one line (a `&mut [u8]` unescaped in place) into a
 //! [`Msg`] whose strings borrow from that line. The parser keeps its simd-json buffers and
 //! tape between lines, so parsing allocates nothing once they have grown to the largest line.
 
 pub mod encode;
 pub mod error;
 pub mod json;
+pub mod scan;
 
 use std::fmt;
 
@@ -45,7 +46,7 @@ pub struct Msg<'t, 'i> {
 #[derive(Debug)]
 pub enum ParseError<'i> {
     /// Not JSON at all (or invalid UTF-8, or nested deeper than [`MAX_DEPTH`]).
-    Json(simd_json::Error),
+    Json(JsonError),
     /// JSON, but without a usable envelope (`src`, `dest`, `body` object): nobody to answer.
     Envelope(&'static str),
     /// A usable envelope whose body is malformed; the sender can be told (error 12).
@@ -67,6 +68,24 @@ impl fmt::Display for ParseError<'_> {
             ParseError::Json(e) => write!(f, "not valid JSON: {e}"),
             ParseError::Envelope(why) => write!(f, "not a message: {why}"),
             ParseError::Body { src, why, .. } => write!(f, "malformed body from {src}: {why}"),
+        }
+    }
+}
+
+/// Why a line is not valid JSON, from whichever parser read it.
+#[derive(Debug)]
+pub enum JsonError {
+    /// From the scalar scanner (short lines).
+    Scan(scan::ScanError),
+    /// From simd-json (long lines).
+    Simd(simd_json::Error),
+}
+
+impl fmt::Display for JsonError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            JsonError::Scan(e) => e.fmt(f),
+            JsonError::Simd(e) => e.fmt(f),
         }
     }
 }
@@ -108,16 +127,22 @@ impl<'t, 'i> Msg<'t, 'i> {
     /// Reads the envelope of a parsed line.
     pub fn from_val(v: Val<'t, 'i>) -> Result<Self, ParseError<'i>> {
         let top = v.as_object().ok_or(ParseError::Envelope("line is not a JSON object"))?;
-        let src = top
-            .get("src")
+        let (mut src, mut dest, mut body) = (None, None, None);
+        for (k, val) in top.iter() {
+            match k {
+                "src" => src = src.or(Some(val)),
+                "dest" => dest = dest.or(Some(val)),
+                "body" => body = body.or(Some(val)),
+                _ => {}
+            }
+        }
+        let src = src
             .and_then(Val::as_str)
             .ok_or(ParseError::Envelope("`src` missing or not a string"))?;
-        let dest = top
-            .get("dest")
+        let dest = dest
             .and_then(Val::as_str)
             .ok_or(ParseError::Envelope("`dest` missing or not a string"))?;
-        let body = top
-            .get("body")
+        let body = body
             .and_then(Val::as_object)
             .ok_or(ParseError::Envelope("`body` missing or not an object"))?;
         let mut kind = None;
@@ -201,9 +226,11 @@ impl<'t, 'i> Msg<'t, 'i> {
     }
 }
 
-/// Reusable line parser: owns simd-json's scratch buffers and the tape between lines.
+/// Reusable line parser: owns the parsers' scratch buffers and the tape between lines.
 pub struct Parser {
     buffers: Buffers,
+    /// The scalar scanner's scratch space, reused.
+    scratch: scan::Scratch,
     /// The tape's storage, kept empty between calls so its allocation is reused.
     tape: Option<Tape<'static>>,
 }
@@ -217,7 +244,11 @@ impl Default for Parser {
 impl Parser {
     /// A parser with small initial buffers; they grow to the largest line seen.
     pub fn new() -> Self {
-        Parser { buffers: Buffers::with_max_depth(4096, MAX_DEPTH), tape: Some(Tape::null()) }
+        Parser {
+            buffers: Buffers::with_max_depth(4096, MAX_DEPTH),
+            scratch: scan::Scratch::default(),
+            tape: Some(Tape::null()),
+        }
     }
 
     /// Parses `line[..len]` as a message and calls `f` with the result.
@@ -239,18 +270,26 @@ impl Parser {
     }
 
     /// Parses `line[..len]` as any JSON value (`None` for an empty tape) and calls `f`.
+    ///
+    /// Lines up to [`scan::SMALL_LINE`] bytes take the scalar scanner, longer ones simd-json;
+    /// both fill the same tape.
     pub fn parse_value<'i, R>(
         &mut self,
         line: &'i mut [u8],
         len: usize,
-        f: impl FnOnce(Result<Option<Val<'_, 'i>>, simd_json::Error>) -> R,
+        f: impl FnOnce(Result<Option<Val<'_, 'i>>, JsonError>) -> R,
     ) -> R {
         // `reset` re-types the (empty) tape to this line's lifetime, keeping its allocation.
         let mut tape: Tape<'i> = self.tape.take().unwrap_or_else(Tape::null).reset();
-        let parsed = if line.len() >= len + PADDING {
+        let parsed = if len <= scan::SMALL_LINE {
+            scan::parse(line, len, &mut tape.0, &mut self.scratch, MAX_DEPTH)
+                .map_err(JsonError::Scan)
+        } else if line.len() >= len + PADDING {
             simd_json::fill_tape_padded(line, len, &mut self.buffers, &mut tape)
+                .map_err(JsonError::Simd)
         } else {
             simd_json::fill_tape(&mut line[..len], &mut self.buffers, &mut tape)
+                .map_err(JsonError::Simd)
         };
         let result = match parsed {
             Err(e) => f(Err(e)),
