@@ -20,10 +20,12 @@
 //!   only the final value is in the register by the time anything is sent, so intermediate
 //!   writes never leave the node (no G1b), and nothing is ever aborted (no G1a).
 //! - Per peer, the node keeps the set of registers changed since that peer last acknowledged
-//!   them. A flush timer sends them all in one `replicate` RPC (at most one in flight per peer).
-//!   The ack clears exactly the registers sent in that batch and not changed since; a timeout or
-//!   error leaves them pending and retries after an exponential backoff with jitter, so nothing
-//!   is lost across a partition.
+//!   them. Every [`FLUSH_EVERY`] a one-way `replicate {batch, acks, writes}` carries the
+//!   registers not yet sent, plus those whose batch went unacknowledged for a retransmission
+//!   timeout, plus the ids of the peer's batches received since the last message to it. So one
+//!   message per peer per flush carries data one way and acknowledgements the other (with two
+//!   busy nodes acks ride for free). An ack clears exactly the registers sent in that batch and
+//!   not changed since; anything else is resent, so nothing is lost across a partition.
 //!
 //! # Limits
 //!
@@ -33,25 +35,29 @@
 //! - The pending set per peer holds at most [`MAX_PENDING`] registers. When it is full, the peer
 //!   falls back to a scan of the whole store from the lowest register it missed; the scan
 //!   refills the set as batches are acknowledged. Batches carry at most [`MAX_BATCH`] registers.
-//! - Retries never give up (a healed partition must converge) but back off to at most
-//!   [`MAX_BACKOFF`] between attempts.
+//! - Retransmission never gives up (a healed partition must converge), but its timeout backs
+//!   off exponentially with jitter, from [`RTO_MIN`] up to [`RTO_MAX`], and resets on any ack.
+//!   At most [`MAX_ACKS`] acks wait per peer (beyond that the sender simply resends).
 //!
 //! # Faults, for testing the checker
 //!
 //! `--fault NAME` makes the node deliberately wrong, so the bench can show its checker rejects
 //! each anomaly in a real run: `aborted-reads` (G1a), `intermediate-reads` (G1b),
-//! `own-writes-invisible` (internal inconsistency) and `late-reads` (G1c/G0). Maelstrom never
-//! passes it.
+//! `own-writes-invisible` (internal inconsistency), `late-reads` (G1c) and `interleave` (G0).
+//! Maelstrom never passes it; see [`Fault`].
 
 use std::time::Duration;
 
 use hashbrown::HashMap;
 
-use crate::node::{Ctx, Reject, Reply, Workload};
+use crate::node::{Ctx, Reject, Workload};
 use crate::proto::encode::ArrWriter;
 use crate::proto::{ErrorCode, FieldError, Msg, Val};
 use crate::time::Instant;
 use crate::time::wheel::TimerId;
+
+pub use self::fault::Fault;
+use self::fault::Parked;
 
 /// The longest transaction accepted, in micro-operations.
 pub const MAX_TXN_LEN: usize = 4096;
@@ -60,13 +66,23 @@ pub const MAX_PENDING: usize = 1 << 16;
 /// Registers per `replicate` message.
 pub const MAX_BATCH: usize = 1024;
 /// How long changes wait to be batched before a flush.
-pub const FLUSH_EVERY: Duration = Duration::from_millis(50);
-/// How long a `replicate` RPC may take before it is retried.
-pub const REPLICATE_TIMEOUT: Duration = Duration::from_millis(1000);
-/// First retry delay after a failed `replicate`.
-pub const MIN_BACKOFF: Duration = Duration::from_millis(100);
-/// Longest retry delay.
-pub const MAX_BACKOFF: Duration = Duration::from_millis(2000);
+///
+/// Long on purpose. In Maelstrom's network a node's input is serial and the consumer sleeps
+/// on a server message until its delivery time, so every message a node receives holds up its
+/// client requests for up to the latency `L`: a node is blocked about `L / FLUSH_EVERY` of the
+/// time. At `--latency 100`, 100 ms flushes blocked nodes almost always (median txn latency
+/// 99 ms, throughput down to a twentieth); 500 ms keeps p99 at 0 ms. Visibility lags by up to
+/// this much, which read-uncommitted and read-committed allow.
+pub const FLUSH_EVERY: Duration = Duration::from_millis(500);
+/// Retransmission timeout of an unacknowledged batch, at first and after any ack. An ack
+/// normally comes back within two latencies plus the peer's flush interval.
+pub const RTO_MIN: Duration = Duration::from_millis(1500);
+/// Longest retransmission timeout.
+pub const RTO_MAX: Duration = Duration::from_millis(6000);
+/// Acks owed to one peer before the oldest are forgotten.
+pub const MAX_ACKS: usize = 64;
+/// Batches whose send time a peer remembers; older unacknowledged batches count as lost.
+const WINDOW: usize = 64;
 
 /// Per-peer mark of a register that is not pending for that peer.
 const CLEAN: u64 = 0;
@@ -113,14 +129,16 @@ struct Peer {
     mark: Vec<u64>,
     /// Cells from this index up must be scanned into `pending` (set when it overflowed).
     scan_from: Option<u32>,
-    /// The batch awaiting its ack, if any.
-    inflight: Option<u64>,
-    /// Last batch id used (ids start at 1; 0 and `u64::MAX` are marks).
+    /// Last batch id used (ids start at 1; 0 means "no batch" and `u64::MAX` is a mark).
     last_batch: u64,
-    /// Current retry delay.
-    backoff: Duration,
-    /// No batch before this instant (backing off after a failure).
-    not_before: Instant,
+    /// When batch `b` was sent, at `sent[b % WINDOW]`, for the last `WINDOW` batches.
+    sent: [Instant; WINDOW],
+    /// Current retransmission timeout.
+    rto: Duration,
+    /// Ids of the peer's batches received since the last message to it.
+    ///
+    /// Invariant: `len() <= MAX_ACKS` (allocated once).
+    owed_acks: Vec<u64>,
 }
 
 impl Peer {
@@ -130,11 +148,29 @@ impl Peer {
             pending: Vec::with_capacity(MAX_PENDING),
             mark: Vec::new(),
             scan_from: None,
-            inflight: None,
             last_batch: 0,
-            backoff: MIN_BACKOFF,
-            not_before: Instant::ZERO,
+            sent: [Instant::ZERO; WINDOW],
+            rto: RTO_MIN,
+            owed_acks: Vec::with_capacity(MAX_ACKS),
         }
+    }
+
+    /// Whether batch `b`, sent and not acknowledged, should be given up on and resent.
+    fn expired(&self, b: u64, now: Instant) -> bool {
+        expired(&self.sent, self.last_batch, self.rto, b, now)
+    }
+
+    /// Clears the registers acknowledged by `acks`.
+    fn acknowledged(&mut self, acks: &[u64]) {
+        let mark = &mut self.mark;
+        self.pending.retain(|&c| {
+            let acked = acks.contains(&mark[c as usize]);
+            if acked {
+                mark[c as usize] = CLEAN;
+            }
+            !acked
+        });
+        self.rto = RTO_MIN;
     }
 
     /// Records that cell `c` changed.
@@ -171,45 +207,16 @@ impl Peer {
         self.scan_from = ((c as usize) < cells).then_some(c);
     }
 
-    /// Whether anything remains to be sent to this peer.
+    /// Whether anything remains to be sent to or acknowledged for this peer.
     fn has_work(&self) -> bool {
-        !self.pending.is_empty() || self.scan_from.is_some()
+        !self.pending.is_empty() || self.scan_from.is_some() || !self.owed_acks.is_empty()
     }
 }
 
-/// A deliberate bug, for showing that the checker catches it.
-#[derive(Copy, Clone, Debug, PartialEq, Eq)]
-pub enum Fault {
-    /// Every fifth writing txn is applied, then answered with a definite error (G1a).
-    AbortedReads,
-    /// When a txn writes a key twice, the register keeps the first write (G1b).
-    IntermediateReads,
-    /// Reads see the state before the txn, not its own earlier writes (internal).
-    OwnWritesInvisible,
-    /// Writes apply on arrival; reads are answered when the next txn has applied its writes
-    /// (G1c, and G0 when both also write what they read).
-    LateReads,
-}
-
-impl Fault {
-    fn parse(args: &[String]) -> Option<Fault> {
-        let i = args.iter().position(|a| a == "--fault")?;
-        match args.get(i + 1).map(String::as_str) {
-            Some("aborted-reads") => Some(Fault::AbortedReads),
-            Some("intermediate-reads") => Some(Fault::IntermediateReads),
-            Some("own-writes-invisible") => Some(Fault::OwnWritesInvisible),
-            Some("late-reads") => Some(Fault::LateReads),
-            _ => None,
-        }
-    }
-}
-
-/// A txn whose reads are held back (the `late-reads` fault).
-#[derive(Debug)]
-struct Parked {
-    client: String,
-    msg_id: u64,
-    mops: Vec<Mop>,
+/// Whether batch `b` (sent, not acknowledged) is lost: it fell out of the window of
+/// remembered send times, or was sent at least `rto` ago.
+fn expired(sent: &[Instant; WINDOW], last_batch: u64, rto: Duration, b: u64, now: Instant) -> bool {
+    last_batch - b >= WINDOW as u64 || now >= sent[b as usize % WINDOW] + rto
 }
 
 /// Timers.
@@ -217,15 +224,8 @@ struct Parked {
 pub enum Timer {
     /// Send pending registers to every peer that can take a batch.
     Flush,
-    /// Answer the parked txn (`late-reads` fault only).
+    /// Make progress on parked txns (the `late-reads` and `interleave` faults only).
     Unpark,
-}
-
-/// An outstanding `replicate` RPC.
-#[derive(Copy, Clone, Debug)]
-pub struct Call {
-    peer: usize,
-    batch: u64,
 }
 
 /// The txn-rw-register workload.
@@ -246,7 +246,8 @@ pub struct Txn {
     fault: Option<Fault>,
     /// Txns with writes so far (for the `aborted-reads` fault).
     writing_txns: u64,
-    parked: Option<Parked>,
+    /// Txns in progress (the `late-reads` and `interleave` faults only).
+    parked: Vec<Parked>,
 }
 
 impl Txn {
@@ -400,8 +401,8 @@ impl Txn {
     fn on_txn(&mut self, req: &Msg<'_, '_>, cx: &mut Ctx<'_, Self>) -> Result<(), Reject> {
         self.parse_txn(req)?;
         let now = cx.now();
-        if self.fault == Some(Fault::LateReads) {
-            return self.on_txn_late(req, cx);
+        if matches!(self.fault, Some(Fault::LateReads | Fault::Interleave)) {
+            return self.on_txn_parked(req, cx);
         }
         self.execute(now, cx);
         if self.fault == Some(Fault::AbortedReads) && self.mops.iter().any(|m| m.write) {
@@ -417,54 +418,10 @@ impl Txn {
         Ok(())
     }
 
-    /// The `late-reads` fault: apply this txn's writes, answer the parked txn (whose reads now
-    /// see them), park this one.
-    fn on_txn_late(&mut self, req: &Msg<'_, '_>, cx: &mut Ctx<'_, Self>) -> Result<(), Reject> {
-        let now = cx.now();
-        if self.mops.iter().any(|m| m.write) {
-            self.clock += 1;
-            let version = Version { lamport: self.clock, node: self.me };
-            for i in 0..self.mops.len() {
-                let m = self.mops[i];
-                if let (true, Some(v)) = (m.write, m.value) {
-                    self.write_local(m.key, v, version);
-                }
-            }
-            self.arm_flush(now + FLUSH_EVERY, cx);
-        }
-        self.unpark(cx);
-        let Some(msg_id) = req.msg_id else { return Ok(()) };
-        self.parked = Some(Parked {
-            client: req.src.to_owned(),
-            msg_id,
-            mops: std::mem::take(&mut self.mops),
-        });
-        cx.set_timer(now + Duration::from_millis(5), Timer::Unpark);
-        Ok(())
-    }
-
-    /// Answers the parked txn, reading the registers as they are now.
-    fn unpark(&mut self, cx: &mut Ctx<'_, Self>) {
-        let Some(mut p) = self.parked.take() else { return };
-        // (Fault path only: the parked txn owns its micro-ops, allocated per txn.)
-        for i in 0..p.mops.len() {
-            if p.mops[i].write {
-                continue;
-            }
-            let key = p.mops[i].key;
-            let own = p.mops[..i].iter().rev().find(|m| m.write && m.key == key);
-            p.mops[i].value = match own {
-                Some(m) => m.value,
-                None => self.get(key),
-            };
-        }
-        cx.send(&p.client, "txn_ok", |b| {
-            b.u64("in_reply_to", p.msg_id).arr("txn", |a| Self::write_mops(&p.mops, a));
-        });
-    }
-
     fn on_replicate(&mut self, req: &Msg<'_, '_>, cx: &mut Ctx<'_, Self>) -> Result<(), Reject> {
         const BAD: &str = "a list of [key, value, lamport, node] integer quadruples";
+        let batch = req.u64("batch")?;
+        let acks = req.arr("acks")?;
         let writes = req.arr("writes")?;
         let quad = |w: Val<'_, '_>| -> Option<(i64, i64, Version)> {
             let a = w.as_array().filter(|a| a.len() == 4)?;
@@ -478,12 +435,35 @@ impl Txn {
         if !writes.iter().all(|w| quad(w).is_some()) {
             return Err(FieldError::invalid("writes", BAD).into());
         }
+        if !acks.iter().all(|a| a.as_u64().is_some()) {
+            return Err(FieldError::invalid("acks", "a list of batch ids").into());
+        }
         for w in writes.iter() {
             let (key, value, version) = quad(w).expect("validated above");
             self.clock = self.clock.max(version.lamport);
             self.apply(key, value, version);
         }
-        cx.reply(req, "replicate_ok", |_| {});
+        let Some(p) = self.peers.iter().position(|p| p.id == req.src) else {
+            return Ok(()); // not a peer we replicate to: nothing to acknowledge
+        };
+        let peer = &mut self.peers[p];
+        if !acks.is_empty() {
+            // At most MAX_ACKS ids, copied to the stack to compare against each mark.
+            let mut ids = [0u64; MAX_ACKS];
+            let n = acks.len().min(MAX_ACKS);
+            for (slot, a) in ids.iter_mut().zip(acks.iter()) {
+                *slot = a.as_u64().expect("validated above");
+            }
+            peer.acknowledged(&ids[..n]);
+        }
+        if batch != 0 {
+            if peer.owed_acks.len() == MAX_ACKS {
+                peer.owed_acks.remove(0); // the sender will resend that batch
+            }
+            peer.owed_acks.push(batch);
+            let at = cx.now() + FLUSH_EVERY;
+            self.arm_flush(at, cx);
+        }
         Ok(())
     }
 
@@ -501,84 +481,70 @@ impl Txn {
         self.flush = Some((cx.set_timer(at, Timer::Flush), at));
     }
 
-    /// Sends a batch to every peer that has changes, no batch in flight and no backoff.
+    /// Sends each peer one `replicate`: registers not yet sent or whose batch expired, and
+    /// the acks owed to it.
     fn flush(&mut self, cx: &mut Ctx<'_, Self>) {
         self.flush = None;
         let now = cx.now();
-        let mut again: Option<Instant> = None;
+        let mut busy = false;
         for p in 0..self.peers.len() {
-            let cells = self.cells.len();
+            let cells = &self.cells;
             let peer = &mut self.peers[p];
-            if peer.inflight.is_some() {
-                continue; // its reply or timeout re-arms the flush
-            }
-            peer.refill(cells);
-            if peer.pending.is_empty() {
-                continue;
-            }
-            if now < peer.not_before {
-                again = Some(again.map_or(peer.not_before, |a| a.min(peer.not_before)));
-                continue;
-            }
-            peer.last_batch += 1;
-            let batch = peer.last_batch;
-            peer.inflight = Some(batch);
-            let (pending, mark, cells) = (&peer.pending, &mut peer.mark, &self.cells);
-            cx.rpc(&peer.id, "replicate", REPLICATE_TIMEOUT, Call { peer: p, batch }, |b| {
-                b.arr("writes", |a| {
-                    for &c in pending.iter().take(MAX_BATCH) {
-                        let cell = &cells[c as usize];
-                        mark[c as usize] = batch;
-                        a.arr(|q| {
-                            q.i64(cell.key)
-                                .i64(cell.value)
-                                .u64(cell.version.lamport)
-                                .u64(cell.version.node);
-                        });
-                    }
+            peer.refill(cells.len());
+            let resend = peer.pending.iter().any(|&c| {
+                let m = peer.mark[c as usize];
+                m != UNSENT && peer.expired(m, now)
+            });
+            let send = resend || peer.pending.iter().any(|&c| peer.mark[c as usize] == UNSENT);
+            if send || !peer.owed_acks.is_empty() {
+                let batch = if send { peer.last_batch + 1 } else { 0 };
+                let mut sent = 0;
+                let Peer { id, pending, mark, owed_acks, sent: at, last_batch, rto, .. } =
+                    &mut *peer;
+                let expired = |m: u64| expired(&*at, *last_batch, *rto, m, now);
+                cx.send(id, "replicate", |b| {
+                    b.u64("batch", batch).u64s("acks", owed_acks.iter().copied());
+                    b.arr("writes", |a| {
+                        for &c in pending.iter() {
+                            let m = &mut mark[c as usize];
+                            if batch == 0 || sent == MAX_BATCH || !(*m == UNSENT || expired(*m)) {
+                                continue;
+                            }
+                            sent += 1;
+                            *m = batch;
+                            let cell = &cells[c as usize];
+                            a.arr(|q| {
+                                q.i64(cell.key)
+                                    .i64(cell.value)
+                                    .u64(cell.version.lamport)
+                                    .u64(cell.version.node);
+                            });
+                        }
+                    });
                 });
-            });
-        }
-        if let Some(at) = again {
-            self.arm_flush(at, cx);
-        }
-    }
-
-    fn on_replicated(&mut self, call: Call, ok: bool, cx: &mut Ctx<'_, Self>) {
-        let now = cx.now();
-        let peer = &mut self.peers[call.peer];
-        debug_assert_eq!(peer.inflight, Some(call.batch), "one batch in flight per peer");
-        peer.inflight = None;
-        if ok {
-            let mark = &mut peer.mark;
-            peer.pending.retain(|&c| {
-                let acked = mark[c as usize] == call.batch;
-                if acked {
-                    mark[c as usize] = CLEAN;
+                owed_acks.clear();
+                if send {
+                    peer.last_batch = batch;
+                    peer.sent[batch as usize % WINDOW] = now;
                 }
-                !acked
-            });
-            peer.backoff = MIN_BACKOFF;
-            if peer.has_work() {
-                self.arm_flush(now + FLUSH_EVERY, cx);
+                if resend {
+                    // Back off, with jitter in [3/4, 5/4) (capped), so a healed link is not flooded.
+                    let base = (peer.rto * 2).min(RTO_MAX).as_micros() as u64;
+                    let jittered = base / 4 * 3 + cx.rng().below(base / 2 + 1);
+                    peer.rto = Duration::from_micros(jittered).min(RTO_MAX);
+                }
             }
-        } else {
-            // Jitter in [backoff/2, 3*backoff/2) spreads retries after a partition heals.
-            let base = peer.backoff.as_micros() as u64;
-            let jittered = base / 2 + cx.rng().below(base.max(1));
-            let delay = Duration::from_micros(jittered);
-            let peer = &mut self.peers[call.peer];
-            peer.backoff = (peer.backoff * 2).min(MAX_BACKOFF);
-            peer.not_before = now + delay;
-            let at = peer.not_before;
-            self.arm_flush(at, cx);
+            busy |= peer.has_work();
+        }
+        if busy {
+            self.arm_flush(now + FLUSH_EVERY, cx);
         }
     }
 }
 
 impl Workload for Txn {
     type Timer = Timer;
-    type Call = Call;
+    type Call = ();
 
     fn init(cx: &mut Ctx<'_, Self>, args: &[String]) -> Self {
         let me = cx.index();
@@ -599,7 +565,7 @@ impl Workload for Txn {
             mops: Vec::with_capacity(16),
             fault: Fault::parse(args),
             writing_txns: 0,
-            parked: None,
+            parked: Vec::new(),
         }
     }
 
@@ -611,18 +577,15 @@ impl Workload for Txn {
         }
     }
 
-    fn on_reply(&mut self, call: Call, reply: Reply<'_, '_, '_>, cx: &mut Ctx<'_, Self>) {
-        let ok = matches!(reply, Ok(m) if m.kind == "replicate_ok");
-        self.on_replicated(call, ok, cx);
-    }
-
     fn on_timer(&mut self, timer: Timer, cx: &mut Ctx<'_, Self>) {
         match timer {
             Timer::Flush => self.flush(cx),
-            Timer::Unpark => self.unpark(cx),
+            Timer::Unpark => self.on_unpark(cx),
         }
     }
 }
+
+mod fault;
 
 #[cfg(test)]
 mod tests;

@@ -72,23 +72,55 @@ fn deliver(out: &[String], dest: &str, h: &mut Harness<Txn>) -> Vec<String> {
     res
 }
 
+fn writes_of(line: &str) -> String {
+    simd_json::to_string(body(line).get("writes").expect("writes")).expect("json")
+}
+
+/// Lets `from` flush, delivers to `to`, lets `to` flush its acks back; returns what `from` sent.
+fn round_trip(from: &mut Harness<Txn>, to: &mut Harness<Txn>, to_id: &str) -> Vec<String> {
+    let sent = from.advance(FLUSH_EVERY);
+    assert!(deliver(&sent, to_id, to).is_empty(), "one-way: no reply");
+    let acks = to.advance(FLUSH_EVERY);
+    let from_id = if to_id == "n1" { "n0" } else { "n1" };
+    deliver(&acks, from_id, from);
+    sent
+}
+
 #[test]
 fn only_final_writes_replicate_and_an_ack_clears_them() {
     let mut a = node("n0", &["n0", "n1"], &[]);
     let mut b = node("n1", &["n0", "n1"], &[]);
     let out = txn(&mut a, 2, r#"[["w",1,1],["w",1,2],["w",3,9]]"#);
     assert_eq!(out.len(), 1);
-    assert!(a.advance(Duration::from_millis(49)).is_empty(), "batched, not sent at once");
+    assert!(a.advance(FLUSH_EVERY - Duration::from_millis(1)).is_empty(), "batched");
     let sent = a.advance(Duration::from_millis(1));
     assert_eq!(sent.len(), 1, "{sent:?}");
-    let w = simd_json::to_string(body(&sent[0]).get("writes").expect("writes")).expect("json");
-    assert_eq!(w, "[[1,2,1,0],[3,9,1,0]]", "the intermediate write 1 never leaves the node");
-    let acks = deliver(&sent, "n1", &mut b);
+    let m = body(&sent[0]);
+    assert_eq!(m.get("batch").and_then(|b| b.as_u64()), Some(1));
+    assert_eq!(writes_of(&sent[0]), "[[1,2,1,0],[3,9,1,0]]", "the intermediate 1 stays home");
+    assert!(deliver(&sent, "n1", &mut b).is_empty());
     assert_eq!(b.node.workload().expect("init").get(1), Some(2));
     assert_eq!(b.node.workload().expect("init").get(3), Some(9));
-    assert!(deliver(&acks, "n0", &mut a).is_empty());
+    let acks = b.advance(FLUSH_EVERY);
+    assert_eq!(acks.len(), 1);
+    assert!(acks[0].contains(r#""batch":0,"acks":[1],"writes":[]"#), "{acks:?}");
+    deliver(&acks, "n0", &mut a);
     assert_eq!(a.node.workload().expect("init").pending(), [0]);
-    assert!(a.advance(Duration::from_secs(5)).is_empty(), "nothing left to send");
+    assert!(a.advance(Duration::from_secs(10)).is_empty(), "nothing left to send");
+    assert!(b.advance(Duration::from_secs(10)).is_empty(), "no ack owed");
+}
+
+#[test]
+fn acks_ride_on_data_going_the_other_way() {
+    let mut a = node("n0", &["n0", "n1"], &[]);
+    let mut b = node("n1", &["n0", "n1"], &[]);
+    txn(&mut a, 2, r#"[["w",1,1]]"#);
+    let sent = a.advance(FLUSH_EVERY);
+    deliver(&sent, "n1", &mut b);
+    txn(&mut b, 2, r#"[["w",2,1]]"#);
+    let back = b.advance(FLUSH_EVERY);
+    assert_eq!(back.len(), 1, "one message: data and ack");
+    assert!(back[0].contains(r#""batch":1,"acks":[1],"writes":[[2,1,"#), "{back:?}");
 }
 
 #[test]
@@ -96,10 +128,10 @@ fn last_writer_wins_by_version_and_the_clock_absorbs_remote_versions() {
     let mut a = node("n0", &["n0", "n1"], &[]);
     let rep = |key: i64, v: i64, l: u64, n: u64| {
         format!(
-            r#"{{"src":"n1","dest":"n0","body":{{"type":"replicate","msg_id":7,"writes":[[{key},{v},{l},{n}]]}}}}"#
+            r#"{{"src":"n1","dest":"n0","body":{{"type":"replicate","batch":0,"acks":[],"writes":[[{key},{v},{l},{n}]]}}}}"#
         )
     };
-    assert!(a.line(&rep(1, 10, 40, 1))[0].contains("replicate_ok"));
+    assert!(a.line(&rep(1, 10, 40, 1)).is_empty());
     a.line(&rep(1, 11, 39, 1)); // older: ignored
     assert_eq!(a.node.workload().expect("init").get(1), Some(10));
     a.line(&rep(1, 12, 40, 0)); // same lamport, lower node: ignored
@@ -113,24 +145,36 @@ fn last_writer_wins_by_version_and_the_clock_absorbs_remote_versions() {
 }
 
 #[test]
-fn a_lost_batch_is_retried_with_backoff_and_changes_merge_in() {
+fn a_lost_batch_is_resent_after_the_timeout_with_backoff() {
     let mut a = node("n0", &["n0", "n1"], &[]);
     let mut b = node("n1", &["n0", "n1"], &[]);
     txn(&mut a, 2, r#"[["w",1,1]]"#);
-    let first = a.advance(FLUSH_EVERY);
-    assert_eq!(first.len(), 1);
-    // Partitioned: the batch is dropped. A later write waits for the in-flight batch.
-    txn(&mut a, 3, r#"[["w",2,1],["w",1,2]]"#);
-    assert!(a.advance(REPLICATE_TIMEOUT - FLUSH_EVERY - Duration::from_millis(1)).is_empty());
-    // Timeout, then a backoff in [50, 150) ms, then one batch with the latest of everything.
-    let retry = a.advance(Duration::from_millis(200));
-    assert_eq!(retry.len(), 1, "{retry:?}");
-    let w = simd_json::to_string(body(&retry[0]).get("writes").expect("writes")).expect("json");
-    assert_eq!(w, "[[1,2,2,0],[2,1,2,0]]");
-    let acks = deliver(&retry, "n1", &mut b);
-    deliver(&acks, "n0", &mut a);
+    assert_eq!(a.advance(FLUSH_EVERY).len(), 1, "batch 1, lost to a partition");
+    // New changes still go out at once; the lost register waits for its timeout.
+    txn(&mut a, 3, r#"[["w",2,1]]"#);
+    let next = a.advance(FLUSH_EVERY);
+    assert_eq!(writes_of(&next[0]), "[[2,1,2,0]]", "{next:?}");
+    let quiet = a.advance(RTO_MIN - FLUSH_EVERY * 2);
+    assert!(quiet.is_empty(), "{quiet:?}");
+    let resent = a.advance(FLUSH_EVERY);
+    assert_eq!(resent.len(), 1);
+    assert_eq!(writes_of(&resent[0]), "[[1,1,1,0]]", "only the expired batch's register");
+    // The timeout has backed off to at least 3/4 of double: batch 2 (sent at 200 ms) now
+    // expires no earlier than 1700 ms, 600 ms after the first resend.
+    let quiet = a.advance(Duration::from_millis(500));
+    assert!(quiet.is_empty(), "{quiet:?}");
+    let mut later = a.advance(RTO_MAX * 2);
+    assert!(later.iter().any(|l| writes_of(l).contains("[2,1,2,0]")), "{later:?}");
+    assert!(later.iter().any(|l| writes_of(l).contains("[1,1,1,0]")), "{later:?}");
+    // Deliver everything in flight now; the acks clear it all.
+    later.extend(a.advance(RTO_MAX));
+    deliver(&later, "n1", &mut b);
+    deliver(&b.advance(FLUSH_EVERY), "n0", &mut a);
+    a.advance(RTO_MAX * 2); // what was resent meanwhile may be acked or not...
+    deliver(&a.advance(FLUSH_EVERY), "n1", &mut b);
+    deliver(&b.advance(FLUSH_EVERY), "n0", &mut a);
     assert_eq!(a.node.workload().expect("init").pending(), [0]);
-    assert_eq!(b.node.workload().expect("init").get(1), Some(2));
+    assert_eq!(b.node.workload().expect("init").get(1), Some(1));
 }
 
 #[test]
@@ -140,12 +184,13 @@ fn a_change_during_flight_survives_the_ack_of_the_older_batch() {
     txn(&mut a, 2, r#"[["w",1,1]]"#);
     let sent = a.advance(FLUSH_EVERY);
     txn(&mut a, 3, r#"[["w",1,2]]"#);
-    let acks = deliver(&sent, "n1", &mut b);
-    deliver(&acks, "n0", &mut a);
-    assert_eq!(a.node.workload().expect("init").pending(), [1], "key 1 changed after sending");
+    deliver(&sent, "n1", &mut b);
+    // a's next flush (the new value of 1) and b's ack of batch 1 cross.
     let again = a.advance(FLUSH_EVERY);
-    let acks = deliver(&again, "n1", &mut b);
-    deliver(&acks, "n0", &mut a);
+    deliver(&b.advance(FLUSH_EVERY), "n0", &mut a);
+    assert_eq!(a.node.workload().expect("init").pending(), [1], "key 1 is in batch 2");
+    deliver(&again, "n1", &mut b);
+    round_trip(&mut b, &mut a, "n0");
     assert_eq!(b.node.workload().expect("init").get(1), Some(2));
     assert_eq!(a.node.workload().expect("init").pending(), [0]);
 }
@@ -193,4 +238,93 @@ fn faults_break_what_they_say() {
     assert_eq!(reply_txn(&out), r#"[["w",1,1],["r",2,1]]"#, "saw the later txn's write");
     let out = h.advance(Duration::from_millis(10));
     assert_eq!(reply_txn(&out), r#"[["w",2,1],["r",1,1]]"#);
+}
+
+/// Three nodes, random txns, a partition that drops everything to and from n0 for a while,
+/// random delays: once healed and quiet, every node holds the same registers, nothing is
+/// pending, and every register holds its highest-versioned write.
+#[test]
+fn replicas_converge_after_a_partition() {
+    use crate::rng::Rng;
+    let ids = ["n0", "n1", "n2"];
+    let mut nodes: Vec<Harness<Txn>> = ids.iter().map(|id| node(id, &ids, &[])).collect();
+    let mut rng = Rng::new(42);
+    // (deliver at ms, destination index, line)
+    let mut wire: Vec<(u64, usize, String)> = Vec::new();
+    let mut next_value = 0i64;
+    let step = Duration::from_millis(10);
+    for tick in 0..3000u64 {
+        let now_ms = tick * 10;
+        let partitioned = (500..1500).contains(&tick);
+        let mut out: Vec<(usize, String)> = Vec::new();
+        if tick < 2000 {
+            for _ in 0..rng.below(4) {
+                let n = rng.below(3) as usize;
+                let mut ops = Vec::new();
+                for _ in 0..1 + rng.below(4) {
+                    let k = rng.below(6);
+                    if rng.chance(0.5) {
+                        next_value += 1;
+                        ops.push(format!(r#"["w",{k},{next_value}]"#));
+                    } else {
+                        ops.push(format!(r#"["r",{k},null]"#));
+                    }
+                }
+                let line = format!(
+                    r#"{{"src":"c9","dest":"{}","body":{{"type":"txn","msg_id":5,"txn":[{}]}}}}"#,
+                    ids[n],
+                    ops.join(",")
+                );
+                nodes[n].line(&line);
+            }
+        }
+        let mut due = Vec::new();
+        wire.retain(|(at, d, l)| {
+            let keep = *at > now_ms;
+            if !keep {
+                due.push((*d, l.clone()));
+            }
+            keep
+        });
+        for (d, l) in due {
+            for o in nodes[d].line(&l) {
+                out.push((d, o));
+            }
+        }
+        for (i, n) in nodes.iter_mut().enumerate() {
+            out.extend(n.advance(step).into_iter().map(|l| (i, l)));
+        }
+        for (from, l) in out {
+            let Some(d) = ids.iter().position(|id| l.contains(&format!(r#""dest":"{id}""#))) else {
+                continue; // to a client
+            };
+            if partitioned && (from == 0 || d == 0) {
+                continue;
+            }
+            wire.push((now_ms + 10 + rng.below(80), d, l));
+        }
+    }
+    assert!(wire.is_empty(), "quiet at the end");
+    let w: Vec<&Txn> = nodes.iter().map(|n| n.node.workload().expect("init")).collect();
+    for k in 0..6 {
+        let v0 = w[0].get_versioned(k);
+        assert!(v0.is_some(), "key {k} was written");
+        for (i, x) in w.iter().enumerate() {
+            assert_eq!(x.get_versioned(k), v0, "key {k} on n{i}");
+            assert_eq!(x.pending(), [0, 0], "n{i} has nothing pending");
+        }
+    }
+}
+
+#[test]
+fn the_interleave_fault_runs_txns_one_micro_op_at_a_time() {
+    let mut h = node("n0", &["n0"], &["--fault", "interleave"]);
+    assert!(txn(&mut h, 2, r#"[["w",1,1],["r",3,null],["r",2,null],["w",2,2]]"#).is_empty());
+    assert!(txn(&mut h, 3, r#"[["w",2,5],["r",1,null],["w",1,3]]"#).is_empty());
+    let mut out = h.advance(Duration::from_millis(5));
+    out.sort();
+    assert_eq!(out.len(), 2, "{out:?}");
+    // Each read the other's write and then overwrote it: a write cycle (G0).
+    assert!(out[0].contains(r#"[["w",1,1],["r",3,null],["r",2,5],["w",2,2]]"#), "{out:?}");
+    assert!(out[1].contains(r#"[["w",2,5],["r",1,1],["w",1,3]]"#), "{out:?}");
 }
