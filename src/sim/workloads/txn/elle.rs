@@ -133,7 +133,7 @@ pub enum Rel {
     Rw,
 }
 
-/// One edge of a cycle, explained.
+/// One edge of a cycle, explained. `T<n>` names the txn completed at history index `n`.
 #[derive(Clone, Debug, Serialize)]
 pub struct CycleStep {
     /// History index of the source txn.
@@ -187,7 +187,7 @@ pub struct Analysis {
     pub errors: Vec<String>,
     /// Ok, fail and info txn counts.
     pub txns: (usize, usize, usize),
-    /// ww, wr and rw edge counts (distinct ordered pairs).
+    /// ww, wr and rw edge counts (distinct ordered pairs of txns).
     pub edges: (usize, usize, usize),
 }
 
@@ -610,7 +610,7 @@ pub fn analyze(history: &History<TxnOps>) -> Analysis {
         }
     }
     a.errors.extend(duplicate);
-    let mut rw_pairs = 0usize;
+    let mut rw_pairs: hashbrown::HashSet<(u32, u32)> = hashbrown::HashSet::new();
     for (k, vs) in &versions {
         for &(v1, v2) in vs {
             let to = writers.get(&(*k, v2)).map_or(&[][..], Vec::as_slice);
@@ -626,16 +626,16 @@ pub fn analyze(history: &History<TxnOps>) -> Analysis {
                     }
                 }
             }
-            // rw edges matter here only for whether the graph is empty; count, don't keep.
+            // rw edges matter here only for whether the graph is empty (and the count).
             for &f in readers.get(&(*k, v1)).map_or(&[][..], Vec::as_slice) {
-                rw_pairs += to.iter().filter(|&&t| t != f).count();
+                rw_pairs.extend(to.iter().filter(|&&t| t != f).map(|&t| (f, t)));
             }
         }
     }
     let ww = edges.keys().filter(|e| e.2 == Rel::Ww).count();
     let wr = edges.keys().filter(|e| e.2 == Rel::Wr).count();
-    a.edges = (ww, wr, rw_pairs);
-    a.empty_transaction_graph = ww + wr + rw_pairs == 0;
+    a.edges = (ww, wr, rw_pairs.len());
+    a.empty_transaction_graph = ww + wr + rw_pairs.len() == 0;
 
     // Cycles.
     let edge_list: Vec<((u32, u32, Rel), Why)> = edges.into_iter().collect();

@@ -235,3 +235,14 @@ fn tarjan_is_iterative_and_finds_a_long_cycle() {
     );
     assert_eq!(g.sccs(), [vec![0, 1], vec![2, 3]]);
 }
+
+#[test]
+fn stale_reads_are_fine_without_real_time_or_process_inference() {
+    // T1 completes its write of 1 before T2 (same process here) begins, yet T2 reads nil and
+    // T3 reads 1 then T4 reads nil again: legal under read-committed, so not flagged.
+    let mut h = CLEAN.to_vec();
+    h.extend([(K, "w4=1"), (K, "r4=_"), (K, "r4=1"), (K, "r4=_")]);
+    let a = analyze(&history(&h));
+    assert!(a.types().is_empty(), "{:?}", a.types());
+    assert_eq!(verdict(&h, "read-committed").valid, Validity::True);
+}
