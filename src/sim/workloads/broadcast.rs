@@ -24,6 +24,8 @@ pub enum BValue {
 #[derive(Debug, Default)]
 pub struct BroadcastClient {
     next_value: u64,
+    /// Threads that have had their final read.
+    final_done: hashbrown::HashSet<usize>,
 }
 
 const BROADCAST_OK: &[(&str, Ty)] = &[];
@@ -117,8 +119,9 @@ impl ClientWorkload for BroadcastClient {
         }
     }
 
-    fn next_final(&mut self, _: usize, _: &mut Rng) -> Option<(&'static str, BValue)> {
-        Some(("read", BValue::Read(None)))
+    fn next_final(&mut self, thread: usize, _: &mut Rng) -> Option<(&'static str, BValue)> {
+        // One final read per thread.
+        self.final_done.insert(thread).then_some(("read", BValue::Read(None)))
     }
 
     fn begin(&mut self, _: usize, f: &'static str, v: &BValue, req: &mut Vec<u8>) -> Step<BValue> {
