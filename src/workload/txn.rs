@@ -39,12 +39,8 @@
 //!   off exponentially with jitter, from [`RTO_MIN`] up to [`RTO_MAX`], and resets on any ack.
 //!   At most [`MAX_ACKS`] acks wait per peer (beyond that the sender simply resends).
 //!
-//! # Faults, for testing the checker
-//!
-//! `--fault NAME` makes the node deliberately wrong, so the bench can show its checker rejects
-//! each anomaly in a real run: `aborted-reads` (G1a), `intermediate-reads` (G1b),
-//! `own-writes-invisible` (internal inconsistency), `late-reads` (G1c) and `interleave` (G0).
-//! Maelstrom never passes it; see [`Fault`].
+//! Deliberately broken twins of this node (aborted, intermediate and late reads, no isolation)
+//! live in `tests/txn.rs`, where the bench shows its checker rejects each of them.
 
 use std::time::Duration;
 
@@ -55,9 +51,6 @@ use crate::proto::encode::ArrWriter;
 use crate::proto::{ErrorCode, FieldError, Msg, Val};
 use crate::time::Instant;
 use crate::time::wheel::TimerId;
-
-pub use self::fault::Fault;
-use self::fault::Parked;
 
 /// The longest transaction accepted, in micro-operations.
 pub const MAX_TXN_LEN: usize = 4096;
@@ -222,10 +215,8 @@ fn expired(sent: &[Instant; WINDOW], last_batch: u64, rto: Duration, b: u64, now
 /// Timers.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 pub enum Timer {
-    /// Send pending registers to every peer that can take a batch.
+    /// Send pending registers and owed acks to every peer.
     Flush,
-    /// Make progress on parked txns (the `late-reads` and `interleave` faults only).
-    Unpark,
 }
 
 /// The txn-rw-register workload.
@@ -243,11 +234,6 @@ pub struct Txn {
     flush: Option<(TimerId, Instant)>,
     /// Scratch for one txn's micro-operations (reused).
     mops: Vec<Mop>,
-    fault: Option<Fault>,
-    /// Txns with writes so far (for the `aborted-reads` fault).
-    writing_txns: u64,
-    /// Txns in progress (the `late-reads` and `interleave` faults only).
-    parked: Vec<Parked>,
 }
 
 impl Txn {
@@ -352,32 +338,13 @@ impl Txn {
         } else {
             Version::default()
         };
-        if self.fault == Some(Fault::OwnWritesInvisible) {
-            for i in 0..self.mops.len() {
-                if !self.mops[i].write {
-                    self.mops[i].value = self.get(self.mops[i].key);
-                }
-            }
-        }
         for i in 0..self.mops.len() {
             let m = self.mops[i];
             if m.write {
                 let v = m.value.expect("parse_txn gives writes a value");
                 self.write_local(m.key, v, version);
-            } else if self.fault != Some(Fault::OwnWritesInvisible) {
+            } else {
                 self.mops[i].value = self.get(m.key);
-            }
-        }
-        if self.fault == Some(Fault::IntermediateReads) {
-            // Put back the first of several writes to a key: an intermediate value.
-            for i in 0..self.mops.len() {
-                let m = self.mops[i];
-                let first = m.write && !self.mops[..i].iter().any(|p| p.write && p.key == m.key);
-                let again = self.mops[i + 1..].iter().any(|p| p.write && p.key == m.key);
-                if first && again {
-                    let c = self.index[&m.key] as usize;
-                    self.cells[c].value = m.value.expect("writes have values");
-                }
             }
         }
         if writes {
@@ -401,16 +368,7 @@ impl Txn {
     fn on_txn(&mut self, req: &Msg<'_, '_>, cx: &mut Ctx<'_, Self>) -> Result<(), Reject> {
         self.parse_txn(req)?;
         let now = cx.now();
-        if matches!(self.fault, Some(Fault::LateReads | Fault::Interleave)) {
-            return self.on_txn_parked(req, cx);
-        }
         self.execute(now, cx);
-        if self.fault == Some(Fault::AbortedReads) && self.mops.iter().any(|m| m.write) {
-            self.writing_txns += 1;
-            if self.writing_txns % 5 == 0 {
-                return Err(Reject::new(ErrorCode::TxnConflict, "aborted (deliberate fault)"));
-            }
-        }
         let mops = &self.mops;
         cx.reply(req, "txn_ok", |b| {
             b.arr("txn", |a| Self::write_mops(mops, a));
@@ -546,7 +504,7 @@ impl Workload for Txn {
     type Timer = Timer;
     type Call = ();
 
-    fn init(cx: &mut Ctx<'_, Self>, args: &[String]) -> Self {
+    fn init(cx: &mut Ctx<'_, Self>, _: &[String]) -> Self {
         let me = cx.index();
         let peers = cx
             .ids()
@@ -563,9 +521,6 @@ impl Workload for Txn {
             peers,
             flush: None,
             mops: Vec::with_capacity(16),
-            fault: Fault::parse(args),
-            writing_txns: 0,
-            parked: Vec::new(),
         }
     }
 
@@ -580,12 +535,9 @@ impl Workload for Txn {
     fn on_timer(&mut self, timer: Timer, cx: &mut Ctx<'_, Self>) {
         match timer {
             Timer::Flush => self.flush(cx),
-            Timer::Unpark => self.on_unpark(cx),
         }
     }
 }
-
-mod fault;
 
 #[cfg(test)]
 mod tests;

@@ -215,31 +215,6 @@ fn an_overflowing_pending_set_falls_back_to_a_store_scan() {
     assert!(p.pending.len() <= MAX_PENDING);
 }
 
-#[test]
-fn faults_break_what_they_say() {
-    let mut h = node("n0", &["n0"], &["--fault", "intermediate-reads"]);
-    txn(&mut h, 2, r#"[["w",1,1],["w",1,2]]"#);
-    assert_eq!(h.node.workload().expect("init").get(1), Some(1), "intermediate value kept");
-
-    let mut h = node("n0", &["n0"], &["--fault", "own-writes-invisible"]);
-    let out = txn(&mut h, 2, r#"[["w",1,1],["r",1,null]]"#);
-    assert_eq!(reply_txn(&out), r#"[["w",1,1],["r",1,null]]"#);
-
-    let mut h = node("n0", &["n0"], &["--fault", "aborted-reads"]);
-    for i in 0..5 {
-        let out = txn(&mut h, 2 + i, &format!(r#"[["w",1,{i}]]"#));
-        assert_eq!(out[0].contains(r#""code":30"#), i == 4, "{out:?}");
-    }
-    assert_eq!(h.node.workload().expect("init").get(1), Some(4), "the aborted write applied");
-
-    let mut h = node("n0", &["n0"], &["--fault", "late-reads"]);
-    assert!(txn(&mut h, 2, r#"[["w",1,1],["r",2,null]]"#).is_empty(), "parked");
-    let out = txn(&mut h, 3, r#"[["w",2,1],["r",1,null]]"#);
-    assert_eq!(reply_txn(&out), r#"[["w",1,1],["r",2,1]]"#, "saw the later txn's write");
-    let out = h.advance(Duration::from_millis(10));
-    assert_eq!(reply_txn(&out), r#"[["w",2,1],["r",1,1]]"#);
-}
-
 /// Three nodes, random txns, a partition that drops everything to and from n0 for a while,
 /// random delays: once healed and quiet, every node holds the same registers, nothing is
 /// pending, and every register holds its highest-versioned write.
@@ -314,17 +289,4 @@ fn replicas_converge_after_a_partition() {
             assert_eq!(x.pending(), [0, 0], "n{i} has nothing pending");
         }
     }
-}
-
-#[test]
-fn the_interleave_fault_runs_txns_one_micro_op_at_a_time() {
-    let mut h = node("n0", &["n0"], &["--fault", "interleave"]);
-    assert!(txn(&mut h, 2, r#"[["w",1,1],["r",3,null],["r",2,null],["w",2,2]]"#).is_empty());
-    assert!(txn(&mut h, 3, r#"[["w",2,5],["r",1,null],["w",1,3]]"#).is_empty());
-    let mut out = h.advance(Duration::from_millis(5));
-    out.sort();
-    assert_eq!(out.len(), 2, "{out:?}");
-    // Each read the other's write and then overwrote it: a write cycle (G0).
-    assert!(out[0].contains(r#"[["w",1,1],["r",3,null],["r",2,5],["w",2,2]]"#), "{out:?}");
-    assert!(out[1].contains(r#"[["w",2,5],["r",1,1],["w",1,3]]"#), "{out:?}");
 }
