@@ -560,7 +560,10 @@ mod tests {
     fn gen_value(rng: &mut Rng, depth: usize, out: &mut String) {
         let pick = if depth > 4 { rng.below(6) } else { rng.below(8) };
         match pick {
-            0 => out.push_str(rng.pick(&["null", "true", "false"])),
+            0 => {
+                let lit: &&str = rng.pick(&["null", "true", "false"]);
+                out.push_str(lit);
+            }
             1 => out.push_str(&format!("{}", rng.next_u64() >> rng.below(64))),
             2 => out.push_str(&format!("-{}", rng.next_u64() >> (1 + rng.below(63)))),
             3 => out.push_str(&format!(
