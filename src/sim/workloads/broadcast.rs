@@ -24,6 +24,8 @@ pub enum BValue {
 #[derive(Debug, Default)]
 pub struct BroadcastClient {
     next_value: u64,
+    /// Threads that have already issued their one final read.
+    final_done: Vec<bool>,
 }
 
 const BROADCAST_OK: &[(&str, Ty)] = &[];
@@ -117,7 +119,14 @@ impl ClientWorkload for BroadcastClient {
         }
     }
 
-    fn next_final(&mut self, _: usize, _: &mut Rng) -> Option<(&'static str, BValue)> {
+    fn next_final(&mut self, thread: usize, _: &mut Rng) -> Option<(&'static str, BValue)> {
+        // Maelstrom's final generator is `each-thread` of one read: exactly one per thread.
+        if self.final_done.len() <= thread {
+            self.final_done.resize(thread + 1, false);
+        }
+        if std::mem::replace(&mut self.final_done[thread], true) {
+            return None;
+        }
         Some(("read", BValue::Read(None)))
     }
 
