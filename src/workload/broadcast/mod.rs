@@ -120,6 +120,10 @@ pub enum Timer {
 /// One node's view of the link to another node, both directions.
 #[derive(Clone, Debug, Default)]
 struct Link {
+    /// The peer's cumulative acknowledgement of our log: it has every value for it below
+    /// this position. Data messages start here (`s`), so the peer can always chain them onto
+    /// what it has. Invariant: `base <= acked`.
+    base: usize,
     /// Our log positions below this need not be sent to the peer again: acknowledged, or not
     /// for it. Invariant: `acked <= sent <= log.len()`, and after [`Broadcast::settle`],
     /// `acked == sent` or `log[acked]` is for this peer.
@@ -258,9 +262,11 @@ impl Broadcast {
         let Broadcast { router, names, log, from, links, .. } = self;
         let router = *router;
         let link = &mut links[p];
-        let mut start = link.acked;
+        // The first message starts at what the peer has; the scan at what it still needs.
+        let mut start = link.base;
+        let mut scan = link.acked;
         let mut sent_any = false;
-        while let Some(first) = (start..log.len()).find(|&i| router.relays(from[i], p)) {
+        while let Some(first) = (scan..log.len()).find(|&i| router.relays(from[i], p)) {
             let mut end = log.len();
             cx.send(&names[p], GOSSIP, |b| {
                 b.u64("s", start as u64).u64("a", link.recv);
@@ -284,6 +290,7 @@ impl Broadcast {
             });
             sent_any = true;
             start = end;
+            scan = end;
         }
         link.sent = log.len();
         if !sent_any {
@@ -316,10 +323,11 @@ impl Broadcast {
         let link = &mut self.links[p];
         // A peer cannot acknowledge what we never sent; clamp a confused one.
         let a = usize::try_from(a).unwrap_or(usize::MAX).min(link.sent);
-        if a <= link.acked {
+        if a <= link.base {
             return;
         }
-        link.acked = a;
+        link.base = a;
+        link.acked = link.acked.max(a);
         self.settle(p);
         let link = &mut self.links[p];
         let was_suspect = link.attempts > 0;
@@ -404,11 +412,16 @@ impl Broadcast {
     }
 
     /// `p` just reached us: if it is suspect, resend now rather than at the next backoff
-    /// deadline (once per interval, so a one-way partition cannot cause a storm). Returns
-    /// whether it sent anything.
+    /// deadline. At most once per backoff interval (so a one-way partition cannot cause a
+    /// storm), and not within half an RTO of our last send (the message may just be the
+    /// answer to it). Returns whether it sent anything.
     fn heard_from(&mut self, p: usize, cx: &mut Ctx<'_, Self>) -> bool {
         let link = &self.links[p];
-        if link.attempts == 0 || link.nudged || link.acked == link.sent {
+        if link.attempts == 0
+            || link.nudged
+            || link.acked == link.sent
+            || cx.now().saturating_since(link.last_sent) < self.tuning.rto / 2
+        {
             return false;
         }
         self.send_data(p, true, cx);

@@ -208,7 +208,12 @@ fn a_leaf_sends_at_once_and_retransmits_with_capped_backoff_until_acked() {
         assert!((1600..=2400).contains(&(w[1] - w[0])), "gap {} ms", w[1] - w[0]);
     }
 
-    // The hub is heard from again (its ack is stale): one early resend, not one per message.
+    // The hub is heard from again (its ack is stale): one early resend, not one per message,
+    // once we are well past our last send (so it cannot be the answer to it).
+    let idle = 60_000 - times.last().unwrap();
+    if idle < 800 {
+        assert!(h.advance(Duration::from_millis(800 - idle)).is_empty());
+    }
     let out = gossip(&mut h, "n0", 0, 1, 0, &[99]);
     assert_eq!(out.len(), 1, "{out:?}");
     assert_eq!(
@@ -358,4 +363,25 @@ fn backoff_doubles_to_the_cap_with_bounded_jitter() {
 fn hot_types_stay_small() {
     assert!(std::mem::size_of::<Timer>() <= 8);
     assert!(std::mem::size_of::<Link>() <= 96, "{}", std::mem::size_of::<Link>());
+}
+
+#[test]
+fn data_starts_at_the_peers_acknowledgement_even_past_its_own_values() {
+    let mut h = node(0, 3, &[]);
+    broadcast(&mut h, 1); // position 0
+    let out = parse(h.advance(Duration::from_millis(200)));
+    assert_eq!(out.len(), 2);
+    // n1's value lands at position 1; it has not seen our first message yet.
+    assert!(gossip(&mut h, "n1", 0, 1, 0, &[7]).is_empty());
+    broadcast(&mut h, 2); // position 2
+    let out = parse(h.advance(Duration::from_millis(200)));
+    let to_n1 = out.iter().find(|o| o.dest == "n1").unwrap();
+    assert_eq!((to_n1.u64("s"), to_n1.u64("e"), to_n1.values()), (0, 3, vec![1, 2]));
+    // n1 acknowledges only the first message. Position 1 is its own value, so we need not
+    // resend it, but the next message must still start at 1, where n1 can chain it on.
+    assert!(ack(&mut h, "n1", 1).is_empty());
+    broadcast(&mut h, 3);
+    let out = parse(h.advance(Duration::from_millis(200)));
+    let to_n1 = out.iter().find(|o| o.dest == "n1").unwrap();
+    assert_eq!((to_n1.u64("s"), to_n1.u64("e"), to_n1.values()), (1, 4, vec![2, 3]));
 }
