@@ -430,10 +430,12 @@ impl Broadcast {
     }
 }
 
-/// How long to wait after the `attempt`-th retransmission: `rto * 2^attempt`, capped at
-/// `rto_cap`, times a jitter factor in `[0.8, 1.2)` drawn from `unit` (uniform in `[0, 1)`).
+/// How long to wait after the `attempt`-th retransmission (`attempt >= 1`):
+/// `retry * 2^(attempt - 1)`, capped at `rto_cap`, times a jitter factor in `[0.8, 1.2)` drawn
+/// from `unit` (uniform in `[0, 1)`).
 fn backoff(t: Tuning, attempt: u32, unit: f64) -> Duration {
-    let base = t.rto.saturating_mul(1 << attempt.min(16)).min(t.rto_cap.max(t.rto));
+    let doublings = attempt.saturating_sub(1).min(16);
+    let base = t.retry.saturating_mul(1 << doublings).min(t.rto_cap);
     base.mul_f64(0.8 + 0.4 * unit)
 }
 

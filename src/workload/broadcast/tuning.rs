@@ -35,6 +35,10 @@ pub struct Tuning {
     /// The first retransmission timeout. Must exceed `ack_delay` plus a round trip, or data is
     /// resent needlessly.
     pub rto: Duration,
+    /// The wait after the first retransmission, doubling with each further one up to
+    /// `rto_cap`. A retransmission is acknowledged at once, so this only has to exceed a
+    /// round trip.
+    pub retry: Duration,
     /// The longest retransmission interval: bounds both the traffic to an unreachable peer
     /// (one message per peer per interval) and the time to recover once it is reachable.
     pub rto_cap: Duration,
@@ -49,6 +53,7 @@ impl Tuning {
         relay_delay: Duration::from_millis(200),
         ack_delay: Duration::from_millis(1000),
         rto: Duration::from_millis(1500),
+        retry: Duration::from_millis(500),
         rto_cap: Duration::from_millis(2000),
     };
 
@@ -58,9 +63,10 @@ impl Tuning {
         plan: Plan::Mesh,
         origin_delay: Duration::ZERO,
         relay_delay: Duration::ZERO,
-        ack_delay: Duration::from_millis(2000),
-        rto: Duration::from_millis(2500),
-        rto_cap: Duration::from_millis(2500),
+        ack_delay: Duration::from_millis(3000),
+        rto: Duration::from_millis(3500),
+        retry: Duration::from_millis(500),
+        rto_cap: Duration::from_millis(2000),
     };
 
     /// The frugal point: star with short origin batches and long hub batches.
@@ -70,6 +76,7 @@ impl Tuning {
         relay_delay: Duration::from_millis(600),
         ack_delay: Duration::from_millis(1000),
         rto: Duration::from_millis(1500),
+        retry: Duration::from_millis(500),
         rto_cap: Duration::from_millis(2000),
     };
 
@@ -87,7 +94,7 @@ impl Tuning {
     ///
     /// A profile word (`default`, `low-latency`, `frugal`, or the same after `--profile=` or
     /// `--profile`) picks the base; then `--plan=star|mesh`, `--origin-ms=N`, `--relay-ms=N`,
-    /// `--ack-ms=N`, `--rto-ms=N` and `--rto-cap-ms=N` override single knobs, in any order.
+    /// `--ack-ms=N`, `--rto-ms=N`, `--retry-ms=N` and `--rto-cap-ms=N` override single knobs, in any order.
     /// Returns the tuning and the words that were not understood (the caller logs them).
     pub fn from_args(args: &[String]) -> (Tuning, Vec<String>) {
         let mut base = Tuning::DEFAULT;
@@ -134,6 +141,7 @@ impl Tuning {
             ("relay-ms", Some(d)) => self.relay_delay = d,
             ("ack-ms", Some(d)) => self.ack_delay = d,
             ("rto-ms", Some(d)) if !d.is_zero() => self.rto = d,
+            ("retry-ms", Some(d)) if !d.is_zero() => self.retry = d,
             ("rto-cap-ms", Some(d)) if !d.is_zero() => self.rto_cap = d,
             _ => return false,
         }
