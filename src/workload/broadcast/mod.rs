@@ -413,14 +413,14 @@ impl Broadcast {
 
     /// `p` just reached us: if it is suspect, resend now rather than at the next backoff
     /// deadline. At most once per backoff interval (so a one-way partition cannot cause a
-    /// storm), and not within half an RTO of our last send (the message may just be the
-    /// answer to it). Returns whether it sent anything.
+    /// storm), and not within `retry` (more than a round trip) of our last send: the message
+    /// may just be the answer to it. Returns whether it sent anything.
     fn heard_from(&mut self, p: usize, cx: &mut Ctx<'_, Self>) -> bool {
         let link = &self.links[p];
         if link.attempts == 0
             || link.nudged
             || link.acked == link.sent
-            || cx.now().saturating_since(link.last_sent) < self.tuning.rto / 2
+            || cx.now().saturating_since(link.last_sent) < self.tuning.retry
         {
             return false;
         }

@@ -92,6 +92,10 @@ fn ack(h: &mut Harness<Broadcast>, src: &str, a: u64) -> Vec<Out> {
     parse(h.line(&format!(r#"{{"src":"{src}","dest":"n0","body":{{"type":"gossip_ack","a":{a}}}}}"#)))
 }
 
+/// The default profile's timings, which these tests assume.
+const T: Tuning = Tuning::DEFAULT;
+const MS: Duration = Duration::from_millis(1);
+
 fn of_kind<'a>(out: &'a [Out], kind: &str) -> Vec<&'a Out> {
     out.iter().filter(|o| o.kind == kind).collect()
 }
@@ -182,12 +186,12 @@ fn a_leaf_sends_at_once_and_retransmits_with_capped_backoff_until_acked() {
 
     // No ack: the first retransmission comes after the RTO, flagged, and carrying everything
     // unacknowledged (including a value that arrived in between, while the peer was fine).
-    h.advance(Duration::from_millis(700));
+    h.advance(T.rto / 2);
     let out = broadcast(&mut h, 11);
     assert_eq!(of_kind(&out, "gossip")[0].values(), [10, 11]);
-    let out = h.advance(Duration::from_millis(799));
+    let out = h.advance(T.rto - T.rto / 2 - MS);
     assert!(out.is_empty(), "{out:?}");
-    let out = parse(h.advance(Duration::from_millis(2)));
+    let out = parse(h.advance(2 * MS));
     assert_eq!(out.len(), 1);
     assert_eq!((out[0].u64("s"), out[0].u64("r"), out[0].values()), (0, 1, vec![10, 11]));
 
@@ -196,7 +200,7 @@ fn a_leaf_sends_at_once_and_retransmits_with_capped_backoff_until_acked() {
     // An unreachable hub costs one message per backoff interval: 2 s +-20%, never a storm.
     let mut times = Vec::new();
     for step in 0..60_000 {
-        let out = parse(h.advance(Duration::from_millis(1)));
+        let out = parse(h.advance(MS));
         if !out.is_empty() {
             assert_eq!(out.len(), 1);
             assert_eq!(out[0].values(), [10, 11, 12]);
@@ -204,6 +208,7 @@ fn a_leaf_sends_at_once_and_retransmits_with_capped_backoff_until_acked() {
         }
     }
     // Then 0.5 s, 1 s, and 2 s from there on, each +-20%.
+    assert_eq!((T.retry, T.rto_cap), (500 * MS, 2000 * MS), "the numbers below assume these");
     assert!((26..=39).contains(&times.len()), "{} retransmissions in 60 s", times.len());
     assert!((400..=600).contains(&times[0]), "{times:?}");
     assert!((1200..=1800).contains(&times[1]), "{times:?}");
@@ -213,9 +218,9 @@ fn a_leaf_sends_at_once_and_retransmits_with_capped_backoff_until_acked() {
 
     // The hub is heard from again (its ack is stale): one early resend, not one per message,
     // once we are well past our last send (so it cannot be the answer to it).
-    let idle = 60_000 - times.last().unwrap();
-    if idle < 800 {
-        assert!(h.advance(Duration::from_millis(800 - idle)).is_empty());
+    let idle = MS * (60_000 - times.last().unwrap());
+    if idle <= T.retry {
+        assert!(h.advance(T.retry + MS - idle).is_empty());
     }
     let out = gossip(&mut h, "n0", 0, 1, 0, &[99]);
     assert_eq!(out.len(), 1, "{out:?}");
@@ -226,8 +231,8 @@ fn a_leaf_sends_at_once_and_retransmits_with_capped_backoff_until_acked() {
     assert!(ack(&mut h, "n0", 0).is_empty());
     // A partial ack: the rest gets a fresh timeout, then a full ack stops every timer.
     assert!(ack(&mut h, "n0", 2).is_empty());
-    assert!(h.advance(Duration::from_millis(1499)).is_empty());
-    let out = parse(h.advance(Duration::from_millis(2)));
+    assert!(h.advance(T.rto - MS).is_empty());
+    let out = parse(h.advance(2 * MS));
     assert_eq!((out[0].u64("s"), out[0].values()), (2, vec![12]));
     assert!(ack(&mut h, "n0", 3).is_empty());
     assert!(!h.node.workload().unwrap().busy(), "no timer left");
@@ -240,7 +245,7 @@ fn the_hub_batches_relays_filters_the_origin_and_piggybacks_acks() {
     // Two leaves send values; nothing goes out before the relay batch closes.
     assert!(gossip(&mut h, "n1", 0, 2, 0, &[1, 2]).is_empty());
     assert!(gossip(&mut h, "n2", 0, 1, 0, &[3]).is_empty());
-    let out = parse(h.advance(Duration::from_millis(200)));
+    let out = parse(h.advance(T.relay_delay));
     let by_dest = |d: &str| out.iter().find(|o| o.dest == d).unwrap_or_else(|| panic!("{d}"));
     assert_eq!(out.len(), 3, "one message per leaf: {out:?}");
     // Origin filtering: n1 does not get its own values back, and each carries an ack.
@@ -249,7 +254,8 @@ fn the_hub_batches_relays_filters_the_origin_and_piggybacks_acks() {
     assert_eq!((by_dest("n3").values(), by_dest("n3").u64("a")), (vec![1, 2, 3], 0));
     // Duplicates are not relayed again.
     assert!(gossip(&mut h, "n3", 0, 1, 3, &[2]).is_empty());
-    let out = parse(h.advance(Duration::from_millis(1000)));
+    assert!(T.ack_delay < T.rto);
+    let out = parse(h.advance(T.ack_delay));
     // n3 sent nothing new: no relay; its data is acknowledged on its own after ack_delay.
     assert_eq!(out.len(), 1, "{out:?}");
     assert_eq!((out[0].dest.as_str(), out[0].kind.as_str(), out[0].u64("a")), ("n3", "gossip_ack", 1));
@@ -261,7 +267,7 @@ fn a_leaf_acknowledges_on_its_own_only_when_nothing_carries_it() {
     assert!(gossip(&mut h, "n0", 0, 3, 0, &[5, 6, 7]).is_empty());
     // Own data within the ack delay carries the acknowledgement. It covers our log from 0
     // (positions 0..3 came from the hub and are not for it) to 4.
-    h.advance(Duration::from_millis(300));
+    h.advance(T.ack_delay / 4);
     let out = broadcast(&mut h, 8);
     let g = of_kind(&out, "gossip");
     assert_eq!((g[0].u64("s"), g[0].u64("e"), g[0].u64("a"), g[0].values()), (0, 4, 3, vec![8]));
@@ -269,8 +275,8 @@ fn a_leaf_acknowledges_on_its_own_only_when_nothing_carries_it() {
     assert!(h.advance(Duration::from_secs(5)).is_empty(), "no standalone ack needed");
     // Data with nothing going back: one standalone ack after ack_delay.
     assert!(gossip(&mut h, "n0", 3, 4, 4, &[9]).is_empty());
-    assert!(h.advance(Duration::from_millis(999)).is_empty());
-    let out = parse(h.advance(Duration::from_millis(1)));
+    assert!(h.advance(T.ack_delay - MS).is_empty());
+    let out = parse(h.advance(MS));
     assert_eq!((out[0].kind.as_str(), out[0].u64("a")), ("gossip_ack", 4));
     // A retransmission of data already acknowledged is answered at once.
     let out = parse(h.line(
@@ -320,7 +326,7 @@ fn a_large_backlog_is_split_into_contiguous_batches() {
     for v in 0..n {
         broadcast(&mut h, v);
     }
-    let out = parse(h.advance(Duration::from_millis(200)));
+    let out = parse(h.advance(T.relay_delay));
     assert_eq!(out.len(), 3);
     assert_eq!((out[0].u64("s"), out[0].u64("e")), (0, MAX_BATCH as u64));
     assert_eq!((out[1].u64("s"), out[1].u64("e")), (MAX_BATCH as u64, 2 * MAX_BATCH as u64));
@@ -354,7 +360,7 @@ fn an_idle_cluster_member_is_quiet() {
 
 #[test]
 fn backoff_doubles_to_the_cap_with_bounded_jitter() {
-    let t = Tuning::DEFAULT;
+    let t = T;
     assert_eq!(backoff(t, 1, 0.5), Duration::from_millis(500));
     assert_eq!(backoff(t, 2, 0.5), Duration::from_millis(1000));
     assert_eq!(backoff(t, 3, 0.5), Duration::from_millis(2000));
@@ -374,19 +380,19 @@ fn hot_types_stay_small() {
 fn data_starts_at_the_peers_acknowledgement_even_past_its_own_values() {
     let mut h = node(0, 3, &[]);
     broadcast(&mut h, 1); // position 0
-    let out = parse(h.advance(Duration::from_millis(200)));
+    let out = parse(h.advance(T.relay_delay));
     assert_eq!(out.len(), 2);
     // n1's value lands at position 1; it has not seen our first message yet.
     assert!(gossip(&mut h, "n1", 0, 1, 0, &[7]).is_empty());
     broadcast(&mut h, 2); // position 2
-    let out = parse(h.advance(Duration::from_millis(200)));
+    let out = parse(h.advance(T.relay_delay));
     let to_n1 = out.iter().find(|o| o.dest == "n1").unwrap();
     assert_eq!((to_n1.u64("s"), to_n1.u64("e"), to_n1.values()), (0, 3, vec![1, 2]));
     // n1 acknowledges only the first message. Position 1 is its own value, so we need not
     // resend it, but the next message must still start at 1, where n1 can chain it on.
     assert!(ack(&mut h, "n1", 1).is_empty());
     broadcast(&mut h, 3);
-    let out = parse(h.advance(Duration::from_millis(200)));
+    let out = parse(h.advance(T.relay_delay));
     let to_n1 = out.iter().find(|o| o.dest == "n1").unwrap();
     assert_eq!((to_n1.u64("s"), to_n1.u64("e"), to_n1.values()), (1, 4, vec![2, 3]));
 }
