@@ -22,14 +22,15 @@
 //! A node keeps its set twice over: `seen` (a hash set, for de-duplication) and `log`, the
 //! values in the order this node learned them, with `from[i]` naming the node `log[i]` came
 //! from. The log is append-only, so a *position* in it names a prefix forever. A link to a
-//! peer is then four numbers ([`Link`]): how far the peer has acknowledged our log (`acked`)
-//! and how far we have sent it (`sent`), and how far we have received the peer's log (`recv`)
-//! and told it so (`told`). The unacknowledged data for a peer is `log[acked..sent]`, filtered
-//! by the plan's relay rule; it is never copied into a queue, and the per-peer state is O(1)
-//! whatever the backlog. A ring of in-flight batch records is not needed: every data message
-//! starts at `acked` and carries *all* unacknowledged values (bytes are free; messages are not),
-//! so one retransmission deadline per peer covers everything outstanding, and a lost message is
-//! repaired by the next one without waiting for a timeout.
+//! peer is then a handful of positions (`Link`): how far the peer has acknowledged our log
+//! (`base`), below which point nothing needs resending to it (`acked`, which also skips values
+//! that are not for it), how far we have sent it (`sent`), and how far we have received the
+//! peer's log (`recv`) and told it so (`told`). The unacknowledged data for a peer is
+//! `log[acked..sent]`, filtered by the plan's relay rule; it is never copied into a queue, and
+//! the per-peer state is O(1) whatever the backlog. A ring of in-flight batch records is not
+//! needed: every data message starts at `base` and carries *all* unacknowledged values (bytes
+//! are free; messages are not), so one retransmission deadline per peer covers everything
+//! outstanding, and a lost message is repaired by the next one without waiting for a timeout.
 //!
 //! # The link protocol
 //!
@@ -39,12 +40,14 @@
 //!   acknowledgements are cumulative and never claim data that was lost.
 //! - `gossip_ack {a}`: a standalone acknowledgement, sent only when no data has carried it
 //!   within `ack_delay` ([`Tuning::ack_delay`]), or at once to answer a retransmission.
-//! - Values not acknowledged within `rto` are resent in one message, with exponential backoff
-//!   capped at `rto_cap` and jitter from the node's seeded RNG. While a peer is suspect (a
-//!   retransmission is pending), new values for it wait for the next retransmission instead of
-//!   adding traffic, so an unreachable peer costs one message per backoff interval. A message
-//!   from a suspect peer proves it reachable again and triggers one early resend per interval,
-//!   so a healed partition recovers within about a round trip of the first message across it.
+//! - Values not acknowledged within `rto` (which must cover `ack_delay`) are resent in one
+//!   message flagged `r`. The receiver acknowledges a retransmission at once, so further
+//!   retries only need to outlast a round trip: they back off from `retry`, doubling up to
+//!   `rto_cap`, with jitter from the node's seeded RNG. While a peer is suspect (it has
+//!   missed a timeout), new values for it wait for the next retransmission instead of adding
+//!   traffic, so an unreachable peer costs one message per backoff interval. A message from a
+//!   suspect peer proves it reachable again and triggers one early resend per interval, so a
+//!   healed partition recovers within about a round trip of the first message across it.
 //! - No anti-entropy is needed: every value is in some node's log, and each log position is
 //!   resent until the next hop acknowledges it, so all nodes converge once links heal.
 //! - Timers run only while something is pending (a batch, an acknowledgement owed, data
@@ -189,8 +192,7 @@ impl Broadcast {
 
     /// Whether any timer is pending (false once the node is quiet).
     pub fn busy(&self) -> bool {
-        self.flush.is_some()
-            || self.links.iter().any(|l| l.retransmit.is_some() || l.ack.is_some())
+        self.flush.is_some() || self.links.iter().any(|l| l.retransmit.is_some() || l.ack.is_some())
     }
 
     /// Adds a value learned from node `from`; returns whether it was new.

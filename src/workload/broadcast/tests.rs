@@ -89,7 +89,9 @@ fn gossip(h: &mut Harness<Broadcast>, src: &str, s: u64, e: u64, a: u64, v: &[u6
 }
 
 fn ack(h: &mut Harness<Broadcast>, src: &str, a: u64) -> Vec<Out> {
-    parse(h.line(&format!(r#"{{"src":"{src}","dest":"n0","body":{{"type":"gossip_ack","a":{a}}}}}"#)))
+    parse(
+        h.line(&format!(r#"{{"src":"{src}","dest":"n0","body":{{"type":"gossip_ack","a":{a}}}}}"#)),
+    )
 }
 
 /// The default profile's timings, which these tests assume.
@@ -258,7 +260,10 @@ fn the_hub_batches_relays_filters_the_origin_and_piggybacks_acks() {
     let out = parse(h.advance(T.ack_delay));
     // n3 sent nothing new: no relay; its data is acknowledged on its own after ack_delay.
     assert_eq!(out.len(), 1, "{out:?}");
-    assert_eq!((out[0].dest.as_str(), out[0].kind.as_str(), out[0].u64("a")), ("n3", "gossip_ack", 1));
+    assert_eq!(
+        (out[0].dest.as_str(), out[0].kind.as_str(), out[0].u64("a")),
+        ("n3", "gossip_ack", 1)
+    );
 }
 
 #[test]
