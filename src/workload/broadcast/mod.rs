@@ -452,8 +452,8 @@ impl Workload for Broadcast {
         }
         let names: Vec<Box<str>> = cx.ids().iter().map(|s| s.as_str().into()).collect();
         let n = names.len();
-        // A node missing from node_ids gets index n: it is nobody's peer and relays only
-        // its own clients' values.
+        // A node missing from node_ids gets index n. The others reject its gossip (they only
+        // talk to node_ids), so it just serves its own clients; Maelstrom never does this.
         let me = u32::try_from(cx.index()).unwrap_or(u32::MAX);
         let index = names.iter().enumerate().map(|(i, s)| (s.clone(), i as u32)).collect();
         let role = match tuning.plan {
@@ -462,7 +462,7 @@ impl Workload for Broadcast {
             Plan::Mesh => Role::Mesh,
         };
         let peers: Vec<u32> = match role {
-            Role::Leaf if n > 0 => vec![0],
+            Role::Leaf => vec![0],
             _ => (0..n as u32).filter(|&i| i != me).collect(),
         };
         cx.log(format_args!("{role:?} with {} peers, {tuning:?}", peers.len()));
