@@ -1,6 +1,7 @@
 //! `glomers`: the bench CLI. `glomers test -w broadcast --node-count 25 ...` runs a
 //! Maelstrom-compatible test (in-process by default, or real binaries with `--bin`).
 
+use std::io::Write;
 use std::process::ExitCode;
 
 use glomers::sim::opts::TestOpts;
@@ -33,13 +34,22 @@ Ours:
 Exit status: 0 valid, 1 invalid, 2 unknown, 254 bad arguments, 255 the test could not run.
 ";
 
+/// Prints to stdout; a closed stdout (`| head`) ends the program quietly instead of panicking.
+macro_rules! out {
+    ($($arg:tt)*) => {
+        if writeln!(std::io::stdout().lock(), $($arg)*).is_err() {
+            std::process::exit(0);
+        }
+    };
+}
+
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.first().map(String::as_str) {
         Some("test") => test(&args[1..]),
         Some("sweep") => sweep(&args[1..]),
         Some("-h" | "--help" | "help") | None => {
-            print!("{USAGE}");
+            out!("{USAGE}");
             ExitCode::SUCCESS
         }
         Some(other) => {
@@ -59,14 +69,14 @@ fn test(args: &[String]) -> ExitCode {
     };
     match glomers::sim::run(&opts) {
         Ok(outcome) => {
-            print!("{}", outcome.summary);
+            out!("{}", outcome.summary.trim_end());
             if let Some(store) = &opts.store {
                 match outcome.write_store(store, &opts.workload) {
-                    Ok(dir) => println!("  results        {}", dir.display()),
+                    Ok(dir) => out!("  results        {}", dir.display()),
                     Err(e) => eprintln!("glomers: could not write results: {e}"),
                 }
             }
-            println!(
+            out!(
                 "{}",
                 match outcome.valid {
                     glomers::sim::workloads::Validity::True => "Everything looks good!",
@@ -124,14 +134,14 @@ fn sweep(args: &[String]) -> ExitCode {
             }
             Ok(o) => {
                 failed += 1;
-                println!("seed {seed}: {} -> {}", o.valid, opts.command_line());
+                out!("seed {seed}: {} -> {}", o.valid, opts.command_line());
             }
             Err(e) => {
                 failed += 1;
-                println!("seed {seed}: error {e}");
+                out!("seed {seed}: error {e}");
             }
         }
     }
-    println!("{total} seeds, {failed} failed; worst servers msgs-per-op {worst_mpo:.3}");
+    out!("{total} seeds, {failed} failed; worst servers msgs-per-op {worst_mpo:.3}");
     if failed > 0 { ExitCode::FAILURE } else { ExitCode::SUCCESS }
 }

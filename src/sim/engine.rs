@@ -46,8 +46,23 @@ pub trait Backend {
     fn take_output(&mut self, sink: &mut Vec<(usize, Vec<u8>)>);
     /// Appends each node's log output (stderr) to `logs[node]`.
     fn take_logs(&mut self, logs: &mut [Vec<u8>]);
-    /// Stops every node and reports problems (a node that had already exited, ...).
-    fn stop(&mut self) -> Vec<String>;
+    /// Stops every node and reports what went wrong with them during the run (a node that
+    /// had already exited, a node that stopped reading its input, ...).
+    fn stop(&mut self) -> Vec<BackendFault>;
+}
+
+/// A problem a backend saw with one node, reported by [`Backend::stop`].
+#[derive(Clone, Debug)]
+pub struct BackendFault {
+    /// The node (index into the test's node list).
+    pub node: usize,
+    /// When it was seen, on the backend's clock (the one [`Backend::wait`] returns).
+    pub at: Instant,
+    /// What went wrong.
+    pub reason: String,
+    /// Maelstrom fails the whole test for this (a node process that exited before teardown
+    /// "crashed with exit status"): the run is reported as aborted (exit status 255).
+    pub fatal: bool,
 }
 
 /// Something the engine has scheduled.
@@ -67,6 +82,8 @@ enum Ev {
     QuietOver,
     /// The final phase's cap (kafka) is reached.
     FinalLimit,
+    /// A worker thread's deferred final-phase operation is due.
+    FinalOp(usize),
 }
 
 /// What a client is for.
@@ -104,6 +121,8 @@ struct Thread<V> {
     running: Option<Running<V>>,
     /// In the final phase: no more operations for this thread.
     finished: bool,
+    /// In the final phase: an operation waiting for its start time ([`Ev::FinalOp`]).
+    deferred: Option<(&'static str, V)>,
 }
 
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
@@ -224,6 +243,7 @@ impl<'o, W: ClientWorkload, B: Backend> Engine<'o, W, B> {
                 client: None,
                 running: None,
                 finished: false,
+                deferred: None,
             })
             .collect();
         Engine {
@@ -317,13 +337,12 @@ impl<'o, W: ClientWorkload, B: Backend> Engine<'o, W, B> {
     pub fn run(mut self) -> (RunData<W::Value>, W, B) {
         self.start_init();
         self.event_loop();
-        let problems = self.backend.stop();
-        for p in problems {
-            self.faults.push(NodeFault {
-                node: "-".into(),
-                time_s: self.secs(self.now),
-                reason: p,
-            });
+        for f in self.backend.stop() {
+            let node = self.nodes[f.node].clone();
+            if f.fatal && self.aborted.is_none() {
+                self.aborted = Some(format!("node {node} {}", f.reason));
+            }
+            self.faults.push(NodeFault { node, time_s: self.secs(f.at), reason: f.reason });
         }
         self.backend.take_logs(&mut self.logs);
         if let Some(last) = self.partitions.last_mut() {
@@ -408,6 +427,14 @@ impl<'o, W: ClientWorkload, B: Backend> Engine<'o, W, B> {
                 (Some(a), Some(b)) => Some(a.min(b)),
                 (a, b) => a.or(b),
             };
+            if self.phase != Phase::Init && self.phase != Phase::Setup {
+                // A hard stop far past any legitimate end (final phases end within seconds).
+                let horizon = self.t0 + Duration::from_secs(self.opts.time_limit + 180);
+                if self.now > horizon {
+                    self.abort("the test ran 180 s past its time limit without finishing".into());
+                    break;
+                }
+            }
             if self.backend.is_virtual() {
                 let Some(t) = next else {
                     self.abort("nothing left to happen: the run is stuck".into());
@@ -469,8 +496,16 @@ impl<'o, W: ClientWorkload, B: Backend> Engine<'o, W, B> {
                 self.final_cap_hit = true;
                 for t in &mut self.threads {
                     t.finished = true;
+                    t.deferred = None;
                 }
                 self.check_final_done();
+            }
+            Ev::FinalOp(t) => {
+                if self.phase == Phase::Final && !self.threads[t].finished {
+                    if let Some((f, v)) = self.threads[t].deferred.take() {
+                        self.invoke(t, f, v, true);
+                    }
+                }
             }
         }
     }
@@ -526,6 +561,7 @@ impl<'o, W: ClientWorkload, B: Backend> Engine<'o, W, B> {
     /// Emits the next main-phase operation on free thread `t` and schedules the next one.
     fn emit(&mut self, t: usize) {
         self.gen_waiting = false;
+        self.workload.set_clock(self.now.saturating_since(self.t0));
         if let Some((f, value)) = self.workload.next_op(t, &mut self.rng_gen) {
             self.invoke(t, f, value, false);
         }
@@ -633,13 +669,20 @@ impl<'o, W: ClientWorkload, B: Backend> Engine<'o, W, B> {
     }
 
     fn final_next(&mut self, t: usize) {
-        if self.threads[t].running.is_some() {
+        if self.threads[t].running.is_some() || self.threads[t].deferred.is_some() {
             return;
         }
         if !self.threads[t].finished {
+            self.workload.set_clock(self.now.saturating_since(self.t0));
             match self.workload.next_final(t, &mut self.rng_gen) {
                 Some((f, v)) => {
-                    self.invoke(t, f, v, true);
+                    let delay = self.workload.final_delay(t);
+                    if delay.is_zero() {
+                        self.invoke(t, f, v, true);
+                    } else {
+                        self.threads[t].deferred = Some((f, v));
+                        self.schedule(self.now + delay, Ev::FinalOp(t));
+                    }
                     return;
                 }
                 None => self.threads[t].finished = true,

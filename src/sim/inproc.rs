@@ -1,7 +1,7 @@
 //! The in-process backend: our own state machines on virtual time. Deterministic: the same
 //! seed gives the same run, byte for byte.
 
-use super::engine::Backend;
+use super::engine::{Backend, BackendFault};
 use crate::node::{Machine, Output};
 use crate::proto::PADDING;
 use crate::time::Instant;
@@ -79,7 +79,7 @@ impl Backend for InProcess {
         }
     }
 
-    fn stop(&mut self) -> Vec<String> {
+    fn stop(&mut self) -> Vec<BackendFault> {
         Vec::new()
     }
 }

@@ -26,45 +26,74 @@ use self::workloads::ClientWorkload;
 pub const WORKLOADS: &[&str] =
     &["echo", "unique-ids", "broadcast", "g-counter", "kafka", "txn-rw-register"];
 
-/// Runs one test and returns its outcome (the report is not printed).
-pub fn run(opts: &TestOpts) -> Result<Outcome, String> {
-    use self::workloads::*;
-    match opts.workload.as_str() {
-        "echo" => run_with(opts, echo::EchoClient),
-        "unique-ids" => run_with(opts, unique_ids::UniqueIdsClient),
-        "broadcast" => run_with(opts, broadcast::BroadcastClient::default()),
-        "g-counter" => run_with(opts, g_counter::GCounterClient),
-        "kafka" => run_with(opts, kafka::KafkaClient::new(opts)),
-        "txn-rw-register" => run_with(opts, txn::TxnClient::new(opts)),
-        w => Err(format!("unknown workload `{w}`; the bench knows {}", WORKLOADS.join(", "))),
-    }
-}
+/// Makes the in-process node `i` of a run (for testing other state machines, e.g.
+/// deliberately broken ones, against the bench).
+pub type NodeFactory<'a> = &'a dyn Fn(usize) -> Box<dyn crate::node::Machine>;
 
-fn run_with<W: ClientWorkload>(opts: &TestOpts, workload: W) -> Result<Outcome, String> {
-    let wall = std::time::Instant::now();
+/// Runs one test and returns its outcome (the report is not printed): our own nodes
+/// in-process, or `--bin` as real processes.
+pub fn run(opts: &TestOpts) -> Result<Outcome, String> {
+    check_workload(opts)?;
     match &opts.bin {
         None => {
-            let mut machines = Vec::new();
-            for (i, _) in opts.nodes().iter().enumerate() {
-                let seed = opts.seed.wrapping_add(i as u64);
-                let m = crate::workload::machine(&opts.workload, opts.bin_args.clone(), seed)
-                    .ok_or_else(|| {
-                        format!(
-                            "no in-process node for `{}` (we have {}); pass --bin to test a binary",
-                            opts.workload,
-                            crate::workload::NAMES.join(", ")
-                        )
-                    })?;
-                machines.push(m);
+            if crate::workload::machine(&opts.workload, Vec::new(), 0).is_none() {
+                return Err(format!(
+                    "no in-process node for `{}` (we have {}); pass --bin to test a binary",
+                    opts.workload,
+                    crate::workload::NAMES.join(", ")
+                ));
             }
-            finish(opts, workload, inproc::InProcess::new(machines), wall)
+            let make = |i: usize| {
+                let seed = opts.seed.wrapping_add(i as u64);
+                crate::workload::machine(&opts.workload, opts.bin_args.clone(), seed)
+                    .expect("checked above that the workload exists")
+            };
+            run_nodes(opts, &make)
         }
         Some(bin) => {
+            let wall = std::time::Instant::now();
             let backend =
                 process::Processes::spawn(bin, &opts.bin_args, &opts.nodes(), opts.log_stderr)
                     .map_err(|e| format!("cannot start {}: {e}", bin.display()))?;
-            finish(opts, workload, backend, wall)
+            dispatch(opts, backend, wall)
         }
+    }
+}
+
+/// Runs one test in-process with nodes made by `make` instead of our own workloads.
+pub fn run_nodes(opts: &TestOpts, make: NodeFactory<'_>) -> Result<Outcome, String> {
+    check_workload(opts)?;
+    let wall = std::time::Instant::now();
+    let machines = (0..opts.nodes().len()).map(make).collect();
+    dispatch(opts, inproc::InProcess::new(machines), wall)
+}
+
+fn check_workload(opts: &TestOpts) -> Result<(), String> {
+    if WORKLOADS.contains(&opts.workload.as_str()) {
+        Ok(())
+    } else {
+        Err(format!(
+            "unknown workload `{}`; the bench knows {}",
+            opts.workload,
+            WORKLOADS.join(", ")
+        ))
+    }
+}
+
+fn dispatch<B: Backend>(
+    opts: &TestOpts,
+    backend: B,
+    wall: std::time::Instant,
+) -> Result<Outcome, String> {
+    use self::workloads::*;
+    match opts.workload.as_str() {
+        "echo" => finish(opts, echo::EchoClient, backend, wall),
+        "unique-ids" => finish(opts, unique_ids::UniqueIdsClient, backend, wall),
+        "broadcast" => finish(opts, broadcast::BroadcastClient::default(), backend, wall),
+        "g-counter" => finish(opts, g_counter::GCounterClient::default(), backend, wall),
+        "kafka" => finish(opts, kafka::KafkaClient::new(opts), backend, wall),
+        "txn-rw-register" => finish(opts, txn::TxnClient::new(opts), backend, wall),
+        w => unreachable!("check_workload accepted `{w}`"),
     }
 }
 

@@ -1,21 +1,234 @@
-//! Placeholder for the g_counter workload (being written).
+//! Challenge 4, g-counter: a grow-only counter over Maelstrom's sequentially consistent
+//! `seq-kv`.
+//!
+//! Each node owns one key (its node id) holding the total of the adds it has acknowledged;
+//! only it ever writes that key, with compare-and-set from the last value it knows was stored,
+//! so a delayed or duplicated write can never move the total backwards. A read answers at once
+//! from a cache: this node's own total plus the largest total seen for every other node.
+//!
+//! The cache is refreshed in rounds. seq-kv may serve any state between the requester's last
+//! one and the newest, so a round first makes a state-changing write (a per-node `sync` key
+//! counter), which moves this node to the newest state; the reads that follow then see every
+//! write that preceded it. Rounds run every 250 ms while anything changes and back off to 2 s
+//! when nothing does, so an idle cluster is nearly silent. Acknowledged adds are never lost:
+//! they are in the local total immediately and are written to seq-kv with retries.
 
-use crate::node::{Ctx, Reject, Workload};
-use crate::proto::Msg;
+use std::time::Duration;
 
-/// The g_counter workload.
-#[derive(Debug, Default)]
-pub struct GCounter;
+use crate::node::{Ctx, Reject, Reply, Workload};
+use crate::proto::{ErrorCode, Msg};
 
-impl Workload for GCounter {
-    type Timer = ();
-    type Call = ();
+/// The service the counter lives in.
+const KV: &str = "seq-kv";
+/// How long to wait for seq-kv before retrying.
+const RPC_TIMEOUT: Duration = Duration::from_millis(1000);
+/// Refresh period while values change.
+const FAST: Duration = Duration::from_millis(250);
+/// Longest refresh period when nothing changes.
+const SLOW: Duration = Duration::from_millis(2000);
 
-    fn init(_: &mut Ctx<'_, Self>, _: &[String]) -> Self {
-        GCounter
+/// What an outstanding seq-kv request was for.
+#[derive(Debug)]
+pub enum Call {
+    /// CAS of our own key to this total.
+    Publish(u64),
+    /// Bump of our sync key to this value.
+    Sync(u64),
+    /// Read of node `i`'s key.
+    Read(usize),
+}
+
+/// Timers.
+#[derive(Copy, Clone, Debug)]
+pub enum Timer {
+    /// Start a refresh round.
+    Refresh,
+}
+
+/// The g-counter workload.
+#[derive(Debug)]
+pub struct GCounter {
+    /// Sum of every acknowledged add on this node. Invariant: `>= stored`.
+    total: u64,
+    /// The value of our key in seq-kv as far as we know (0: absent).
+    stored: u64,
+    /// A publish is in flight.
+    publishing: bool,
+    /// Largest total seen per node (our own slot unused).
+    seen: Vec<u64>,
+    /// The next sync key value.
+    sync: u64,
+    /// Reads outstanding in the current round.
+    reads_in_flight: usize,
+    /// A round is in progress (sync then reads).
+    in_round: bool,
+    /// Whether the last round learned anything new.
+    changed: bool,
+    /// Current refresh period (backs off while idle).
+    period: Duration,
+    /// A CAS failed: our idea of `stored` is stale until our own key is read again.
+    resync: bool,
+    /// Keys for every node, built once.
+    keys: Vec<String>,
+}
+
+impl GCounter {
+    /// The value a read returns now.
+    pub fn value(&self, me: usize) -> u64 {
+        self.seen.iter().enumerate().map(|(i, &v)| if i == me { self.total } else { v }).sum()
     }
 
-    fn on_request(&mut self, req: &Msg<'_, '_>, _: &mut Ctx<'_, Self>) -> Result<(), Reject> {
-        Err(Reject::unsupported(req.kind))
+    fn publish(&mut self, cx: &mut Ctx<'_, Self>) {
+        if self.publishing || self.resync || self.total == self.stored {
+            return;
+        }
+        self.publishing = true;
+        let (from, to) = (self.stored, self.total);
+        let key = &self.keys[cx.index().min(self.keys.len() - 1)];
+        let key = key.clone();
+        cx.rpc(KV, "cas", RPC_TIMEOUT, Call::Publish(to), |b| {
+            b.str("key", &key).u64("from", from).u64("to", to).bool("create_if_not_exists", true);
+        });
+    }
+
+    fn start_round(&mut self, cx: &mut Ctx<'_, Self>) {
+        if self.in_round {
+            return;
+        }
+        self.in_round = true;
+        self.sync += 1;
+        let sync = self.sync;
+        let key = format!("sync-{}", cx.id());
+        cx.rpc(KV, "write", RPC_TIMEOUT, Call::Sync(sync), |b| {
+            b.str("key", &key).u64("value", sync);
+        });
+    }
+
+    fn end_round(&mut self, cx: &mut Ctx<'_, Self>) {
+        self.in_round = false;
+        self.period = if self.changed || self.total != self.stored {
+            FAST
+        } else {
+            (self.period * 2).min(SLOW)
+        };
+        self.changed = false;
+        let at = cx.now() + self.period;
+        cx.set_timer(at, Timer::Refresh);
+    }
+}
+
+impl Workload for GCounter {
+    type Timer = Timer;
+    type Call = Call;
+
+    fn init(cx: &mut Ctx<'_, Self>, _: &[String]) -> Self {
+        let keys: Vec<String> =
+            if cx.ids().is_empty() { vec![cx.id().to_owned()] } else { cx.ids().to_vec() };
+        let at = cx.now() + FAST;
+        cx.set_timer(at, Timer::Refresh);
+        GCounter {
+            total: 0,
+            stored: 0,
+            publishing: false,
+            seen: vec![0; keys.len()],
+            sync: 0,
+            reads_in_flight: 0,
+            in_round: false,
+            changed: true,
+            period: FAST,
+            resync: false,
+            keys,
+        }
+    }
+
+    fn on_request(&mut self, req: &Msg<'_, '_>, cx: &mut Ctx<'_, Self>) -> Result<(), Reject> {
+        match req.kind {
+            "add" => {
+                let delta = req.u64("delta")?;
+                self.total = self.total.checked_add(delta).ok_or_else(|| {
+                    Reject::new(ErrorCode::MalformedRequest, "delta overflows the counter")
+                })?;
+                // Published with the next refresh round, batched with other adds.
+                cx.reply(req, "add_ok", |_| {});
+            }
+            "read" => {
+                let value = self.value(cx.index());
+                cx.reply(req, "read_ok", |b| {
+                    b.u64("value", value);
+                });
+            }
+            other => return Err(Reject::unsupported(other)),
+        }
+        Ok(())
+    }
+
+    fn on_reply(&mut self, call: Call, reply: Reply<'_, '_, '_>, cx: &mut Ctx<'_, Self>) {
+        match call {
+            Call::Publish(to) => {
+                self.publishing = false;
+                match reply {
+                    Ok(_) => {
+                        self.stored = to;
+                        self.publish(cx);
+                    }
+                    // An earlier attempt that timed out did land after all: learn what is
+                    // stored from the next round's read of our own key, then publish again.
+                    Err(ErrorCode::PreconditionFailed) => self.resync = true,
+                    // Timeouts and other errors: the next round publishes again.
+                    Err(_) => {}
+                }
+            }
+            Call::Sync(_) => {
+                if reply.is_err() {
+                    // Not yet at the newest state: try again next round.
+                    self.end_round(cx);
+                    return;
+                }
+                // Every other node's key, and our own only when a failed CAS left us unsure.
+                let me = cx.index();
+                let wanted: Vec<usize> =
+                    (0..self.keys.len()).filter(|&i| i != me || self.resync).collect();
+                if wanted.is_empty() {
+                    self.publish(cx);
+                    self.end_round(cx);
+                    return;
+                }
+                self.reads_in_flight = wanted.len();
+                for i in wanted {
+                    let key = self.keys[i].clone();
+                    cx.rpc(KV, "read", RPC_TIMEOUT, Call::Read(i), |b| {
+                        b.str("key", &key);
+                    });
+                }
+            }
+            Call::Read(i) => {
+                if let Ok(msg) = reply {
+                    if let Some(v) = msg.get("value").and_then(|v| v.as_u64()) {
+                        if i == cx.index() {
+                            // Our own key, read at a state no older than our sync write:
+                            // what is really stored, if a failed CAS left us unsure.
+                            if self.resync && !self.publishing {
+                                self.stored = v.min(self.total);
+                                self.resync = false;
+                            }
+                        } else if v > self.seen[i] {
+                            self.seen[i] = v;
+                            self.changed = true;
+                        }
+                    }
+                }
+                self.reads_in_flight -= 1;
+                if self.reads_in_flight == 0 {
+                    self.publish(cx);
+                    self.end_round(cx);
+                }
+            }
+        }
+    }
+
+    fn on_timer(&mut self, timer: Timer, cx: &mut Ctx<'_, Self>) {
+        let Timer::Refresh = timer;
+        self.publish(cx);
+        self.start_round(cx);
     }
 }

@@ -24,8 +24,8 @@ pub enum BValue {
 #[derive(Debug, Default)]
 pub struct BroadcastClient {
     next_value: u64,
-    /// Threads that have already issued their one final read.
-    final_done: Vec<bool>,
+    /// Threads that have had their final read.
+    final_done: hashbrown::HashSet<usize>,
 }
 
 const BROADCAST_OK: &[(&str, Ty)] = &[];
@@ -120,14 +120,8 @@ impl ClientWorkload for BroadcastClient {
     }
 
     fn next_final(&mut self, thread: usize, _: &mut Rng) -> Option<(&'static str, BValue)> {
-        // Maelstrom's final generator is `each-thread` of one read: exactly one per thread.
-        if self.final_done.len() <= thread {
-            self.final_done.resize(thread + 1, false);
-        }
-        if std::mem::replace(&mut self.final_done[thread], true) {
-            return None;
-        }
-        Some(("read", BValue::Read(None)))
+        // One final read per thread.
+        self.final_done.insert(thread).then_some(("read", BValue::Read(None)))
     }
 
     fn begin(&mut self, _: usize, f: &'static str, v: &BValue, req: &mut Vec<u8>) -> Step<BValue> {

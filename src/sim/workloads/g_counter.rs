@@ -20,7 +20,10 @@ pub enum CValue {
 
 /// The g-counter client workload.
 #[derive(Debug, Default)]
-pub struct GCounterClient;
+pub struct GCounterClient {
+    /// Threads that have had their final read.
+    final_done: hashbrown::HashSet<usize>,
+}
 
 const ADD_OK: &[(&str, Ty)] = &[];
 const READ_OK: &[(&str, Ty)] = &[("value", Ty::Int)];
@@ -50,8 +53,9 @@ impl ClientWorkload for GCounterClient {
         }
     }
 
-    fn next_final(&mut self, _: usize, _: &mut Rng) -> Option<(&'static str, CValue)> {
-        Some(("read", CValue::Read(None)))
+    fn next_final(&mut self, thread: usize, _: &mut Rng) -> Option<(&'static str, CValue)> {
+        // One final read per thread.
+        self.final_done.insert(thread).then_some(("read", CValue::Read(None)))
     }
 
     fn begin(&mut self, _: usize, f: &'static str, v: &CValue, req: &mut Vec<u8>) -> Step<CValue> {

@@ -202,11 +202,27 @@ pub trait ClientWorkload {
         None
     }
 
+    /// The engine's clock: test time since the main phase began. Called before every
+    /// [`ClientWorkload::next_op`] and [`ClientWorkload::next_final`], for generators that
+    /// depend on time (kafka's crash stagger).
+    fn set_clock(&mut self, now: Duration) {
+        let _ = now;
+    }
+
     /// The next main-phase operation for `thread`, or `None` to skip this slot.
     fn next_op(&mut self, thread: usize, rng: &mut Rng) -> Option<(&'static str, Self::Value)>;
 
     /// The next final-phase operation for `thread`, or `None` once the thread is done.
     fn next_final(&mut self, thread: usize, rng: &mut Rng) -> Option<(&'static str, Self::Value)>;
+
+    /// How long `thread` waits before invoking the final-phase operation [`next_final`] just
+    /// returned (Jepsen's `stagger`; kafka's final polls). Default: no wait.
+    ///
+    /// [`next_final`]: ClientWorkload::next_final
+    fn final_delay(&mut self, thread: usize) -> Duration {
+        let _ = thread;
+        Duration::ZERO
+    }
 
     /// Starts an operation. Writes request fields (each with a leading comma, via
     /// [`fields`]) into `req` and returns [`Step::Send`], or completes at once.

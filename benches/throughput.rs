@@ -1,0 +1,118 @@
+//! End-to-end throughput: a node binary fed 1,000,000 requests through a pipe, against a
+//! minimal line pass-through program on the same bytes, in the same run.
+//!
+//! The pass-through is this bench binary re-executed with `GLOMERS_PASSTHROUGH=1`: it reads a
+//! line and writes it, with buffered I/O, which is the floor any line-oriented node pays. A
+//! writer thread feeds the pre-generated input; the main thread drains stdout and counts
+//! lines. Each program runs three times, interleaved; the report gives the best run of each
+//! and the ratio (node throughput / pass-through throughput).
+//!
+//! Run: `cargo bench --bench throughput` (add `-- --lines N` to change the count).
+
+use std::io::{BufRead, BufWriter, Read, Write};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+const ECHO: &str = env!("CARGO_BIN_EXE_glomers-echo");
+
+fn passthrough() {
+    let stdin = std::io::stdin();
+    let mut input = stdin.lock();
+    let mut out = BufWriter::with_capacity(64 << 10, std::io::stdout().lock());
+    let mut line = Vec::with_capacity(256);
+    loop {
+        line.clear();
+        match input.read_until(b'\n', &mut line) {
+            Ok(0) | Err(_) => break,
+            Ok(_) => {
+                if out.write_all(&line).is_err() {
+                    return;
+                }
+            }
+        }
+    }
+    let _ = out.flush();
+}
+
+/// Runs `cmd` on `input`, returns (wall time, output lines).
+fn run(cmd: &mut Command, input: &std::sync::Arc<Vec<u8>>) -> (Duration, usize) {
+    let mut child = cmd
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn");
+    let mut stdin = child.stdin.take().expect("piped");
+    let mut stdout = child.stdout.take().expect("piped");
+    let start = Instant::now();
+    let data = std::sync::Arc::clone(input);
+    let writer = std::thread::spawn(move || {
+        let _ = stdin.write_all(&data);
+    });
+    let mut buf = vec![0u8; 1 << 20];
+    let mut lines = 0;
+    loop {
+        match stdout.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => lines += memchr_count(&buf[..n]),
+        }
+    }
+    writer.join().expect("writer");
+    let _ = child.wait();
+    (start.elapsed(), lines)
+}
+
+fn memchr_count(b: &[u8]) -> usize {
+    b.iter().filter(|&&c| c == b'\n').count()
+}
+
+fn main() {
+    if std::env::var_os("GLOMERS_PASSTHROUGH").is_some() {
+        passthrough();
+        return;
+    }
+    let args: Vec<String> = std::env::args().collect();
+    let n: usize = args
+        .iter()
+        .position(|a| a == "--lines")
+        .and_then(|i| args.get(i + 1))
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(1_000_000);
+    // `cargo test --benches` runs bench binaries with `--test`-like flags: do a tiny run.
+    let n = if args.iter().any(|a| a == "--test") { 1_000 } else { n };
+
+    let mut input = Vec::with_capacity(n * 100);
+    input.extend_from_slice(
+        br#"{"src":"c0","dest":"n1","body":{"type":"init","msg_id":1,"node_id":"n1","node_ids":["n1"]}}"#,
+    );
+    input.push(b'\n');
+    for i in 0..n {
+        input.extend_from_slice(
+            format!(r#"{{"src":"c1","dest":"n1","body":{{"type":"echo","msg_id":{i},"echo":"Please echo {}"}}}}"#, i % 128)
+                .as_bytes(),
+        );
+        input.push(b'\n');
+    }
+    let input = std::sync::Arc::new(input);
+    let me = std::env::current_exe().expect("own path");
+    let mut best_node = Duration::MAX;
+    let mut best_pass = Duration::MAX;
+    for _ in 0..3 {
+        let (t, lines) = run(Command::new(&me).env("GLOMERS_PASSTHROUGH", "1"), &input);
+        assert_eq!(lines, n + 1, "pass-through echoes every line");
+        best_pass = best_pass.min(t);
+        let (t, lines) = run(&mut Command::new(ECHO), &input);
+        assert_eq!(lines, n + 1, "the echo node answers every line");
+        best_node = best_node.min(t);
+    }
+    let rate = |t: Duration| n as f64 / t.as_secs_f64();
+    println!(
+        "throughput/{n} echo requests ({:.1} MB): pass-through {:.3} s ({:.2} M lines/s), glomers-echo {:.3} s ({:.2} M req/s), ratio {:.2}",
+        input.len() as f64 / 1e6,
+        best_pass.as_secs_f64(),
+        rate(best_pass) / 1e6,
+        best_node.as_secs_f64(),
+        rate(best_node) / 1e6,
+        best_pass.as_secs_f64() / best_node.as_secs_f64()
+    );
+}

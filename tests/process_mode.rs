@@ -1,0 +1,159 @@
+//! End to end: the bench in process mode (`--bin`) against real node processes.
+//!
+//! Our own binaries must pass; tiny broken nodes, written in POSIX sh at test time, must be
+//! rejected the way Maelstrom rejects them (invalid: exit 1; test error: exit 255). The sh node
+//! is run as `/bin/sh <script> <mode>`, which also checks that arguments reach the node.
+
+use std::path::PathBuf;
+use std::process::Command;
+
+use glomers::sim::opts::TestOpts;
+use glomers::sim::report::Outcome;
+use glomers::sim::workloads::Validity;
+
+/// A Maelstrom echo node in POSIX sh. `$1` picks a behaviour: `good`; `wrong` (echoes the
+/// wrong payload); `garbage` (prints a non-JSON line after `init_ok`); `mute` (never answers
+/// `init`); `exit` (exits with status 3 right after `init_ok`).
+const SH_ECHO: &str = r#"
+mode=$1
+echo "sh echo node starting in mode $mode" >&2
+while IFS= read -r line; do
+  rest=${line#*\"src\":\"}; src=${rest%%\"*}
+  rest=${line#*\"dest\":\"}; dest=${rest%%\"*}
+  rest=${line#*\"type\":\"}; type=${rest%%\"*}
+  rest=${line#*\"msg_id\":}; msg_id=${rest%%[!0-9]*}
+  case $type in
+    init)
+      [ "$mode" = mute ] && continue
+      printf '{"src":"%s","dest":"%s","body":{"type":"init_ok","in_reply_to":%s}}\n' \
+        "$dest" "$src" "$msg_id"
+      case $mode in
+        garbage) echo 'this is not json' ;;
+        exit) echo "exiting on purpose" >&2; exit 3 ;;
+      esac ;;
+    echo)
+      rest=${line#*\"echo\":\"}; payload=${rest%%\"*}
+      [ "$mode" = wrong ] && payload="not what you sent"
+      printf '{"src":"%s","dest":"%s","body":{"type":"echo_ok","in_reply_to":%s,"echo":"%s"}}\n' \
+        "$dest" "$src" "$msg_id" "$payload" ;;
+  esac
+done
+"#;
+
+/// Writes the sh node into a fresh temp directory (one per test) and returns its path.
+fn sh_node(test: &str) -> PathBuf {
+    let dir =
+        std::env::temp_dir().join(format!("glomers-process-mode-{}-{test}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir is writable");
+    let path = dir.join("echo-node.sh");
+    std::fs::write(&path, SH_ECHO).expect("temp dir is writable");
+    path
+}
+
+fn opts(words: &str) -> TestOpts {
+    let args: Vec<String> = words.split_whitespace().map(str::to_owned).collect();
+    TestOpts::parse(&args).expect("test flags parse")
+}
+
+/// Runs the sh echo node in `mode` for `secs` seconds.
+fn run_sh(test: &str, mode: &str, secs: u64) -> Outcome {
+    let script = sh_node(test);
+    let o = opts(&format!(
+        "-w echo --bin /bin/sh {} {mode} --node-count 2 --time-limit {secs} --rate 20 --no-store --quiet",
+        script.display()
+    ));
+    let out = glomers::sim::run(&o).expect("the sh node starts");
+    let _ = std::fs::remove_dir_all(script.parent().expect("script is in a directory"));
+    out
+}
+
+fn faults(o: &Outcome) -> String {
+    o.faults.iter().map(|f| format!("{} at {:.3}: {}\n", f.node, f.time_s, f.reason)).collect()
+}
+
+#[test]
+fn our_echo_binary_is_valid() {
+    let o = opts(&format!(
+        "-w echo --bin {} --node-count 1 --time-limit 3 --rate 100 --no-store --quiet",
+        env!("CARGO_BIN_EXE_glomers-echo")
+    ));
+    let out = glomers::sim::run(&o).expect("echo starts");
+    assert_eq!(out.exit_code, 0, "{}", out.summary);
+    assert!(out.faults.is_empty(), "{}", faults(&out));
+    assert!(out.op_count > 150, "about 300 ops in 3 s at rate 100: {}", out.summary);
+    assert!(out.test_time.as_secs_f64() < 4.0, "real time, no lag: {}", out.summary);
+}
+
+#[test]
+fn our_unique_ids_binary_survives_partitions_with_total_availability() {
+    let o = opts(&format!(
+        "-w unique-ids --bin {} --node-count 3 --time-limit 5 --rate 500 --nemesis partition \
+         --nemesis-interval 1 --availability total --no-store --quiet",
+        env!("CARGO_BIN_EXE_glomers-unique-ids")
+    ));
+    let out = glomers::sim::run(&o).expect("unique-ids starts");
+    assert_eq!(out.exit_code, 0, "{}", out.summary);
+    assert_eq!(out.ok_fraction, 1.0, "{}", out.summary);
+    assert!(out.op_count > 1500, "about 2500 ops in 5 s at rate 500: {}", out.summary);
+    assert!(out.faults.is_empty(), "{}", faults(&out));
+}
+
+#[test]
+fn a_correct_sh_node_is_valid() {
+    let out = run_sh("good", "good", 2);
+    assert_eq!(out.exit_code, 0, "{}", out.summary);
+    assert!(out.faults.is_empty(), "{}", faults(&out));
+}
+
+#[test]
+fn a_wrong_payload_is_invalid_through_the_cli() {
+    let script = sh_node("wrong");
+    let run = Command::new(env!("CARGO_BIN_EXE_glomers"))
+        .args(["test", "-w", "echo", "--bin", "/bin/sh"])
+        .arg(&script)
+        .args(["wrong", "--node-count", "1", "--time-limit", "2", "--rate", "20"])
+        .args(["--no-store", "--quiet"])
+        .output()
+        .expect("the glomers binary runs");
+    let _ = std::fs::remove_dir_all(script.parent().expect("script is in a directory"));
+    let stdout = String::from_utf8_lossy(&run.stdout);
+    assert_eq!(run.status.code(), Some(1), "{stdout}");
+    assert!(stdout.contains("Analysis invalid!"), "{stdout}");
+}
+
+#[test]
+fn a_non_json_line_is_a_node_fault_and_ops_time_out() {
+    let out = run_sh("garbage", "garbage", 1);
+    assert_eq!(out.exit_code, 1, "{}", out.summary);
+    assert_eq!(out.valid, Validity::False);
+    assert_eq!(out.ok_fraction, 0.0, "nothing is read from the nodes after the bad line");
+    let f = faults(&out);
+    assert_eq!(out.faults.len(), 2, "one per node: {f}");
+    assert!(f.contains("invalid stdout line (not JSON") && f.contains("this is not json"), "{f}");
+}
+
+#[test]
+fn a_node_that_never_answers_init_aborts_the_test() {
+    let out = run_sh("mute", "mute", 1);
+    assert_eq!(out.exit_code, 255, "{}", out.summary);
+    assert!(out.summary.contains("TEST ABORTED") && out.summary.contains("no init_ok"));
+    assert_eq!(out.op_count, 0);
+}
+
+#[test]
+fn a_node_that_exits_after_init_is_a_crash() {
+    let out = run_sh("exit", "exit", 1);
+    assert_eq!(out.exit_code, 255, "{}", out.summary);
+    assert!(out.summary.contains("TEST ABORTED"), "{}", out.summary);
+    let f = faults(&out);
+    assert_eq!(out.faults.len(), 2, "both nodes crashed: {f}");
+    assert!(f.contains("crashed with exit status 3"), "{f}");
+    assert!(f.contains("last stderr line: exiting on purpose"), "stderr is captured: {f}");
+}
+
+#[test]
+fn a_missing_binary_is_an_error() {
+    let o = opts("-w echo --bin /nonexistent/glomers-node --node-count 1 --no-store --quiet");
+    let err = glomers::sim::run(&o).err().expect("nothing to run");
+    assert!(err.contains("cannot start"), "{err}");
+}
