@@ -35,6 +35,8 @@ pub struct Outcome {
     pub msgs_per_op_all: f64,
     /// Fraction of invocations that completed ok.
     pub ok_fraction: f64,
+    /// Latency quantiles (0, 0.5, 0.95, 0.99, 1) of ok operations by function, in µs.
+    pub op_latencies_us: Vec<(&'static str, Vec<(f64, u64)>)>,
     /// Nodes that printed invalid lines, crashed, ...
     pub faults: Vec<NodeFault>,
     /// Hash of the delivery trace (equal runs have equal hashes).
@@ -320,6 +322,7 @@ pub fn judge<W: ClientWorkload>(
         msgs_per_op_servers,
         msgs_per_op_all,
         ok_fraction,
+        op_latencies_us: latencies,
         faults: data.faults,
         trace_hash: data.trace_hash,
         wall,
@@ -458,6 +461,13 @@ fn timestamp() -> String {
 }
 
 impl Outcome {
+    /// The latency of ok `f` operations at quantile `q` (one of 0, 0.5, 0.95, 0.99, 1), in
+    /// milliseconds.
+    pub fn op_latency_ms(&self, f: &str, q: f64) -> Option<f64> {
+        let (_, qs) = self.op_latencies_us.iter().find(|(name, _)| *name == f)?;
+        qs.iter().find(|(p, _)| *p == q).map(|(_, us)| *us as f64 / 1000.0)
+    }
+
     /// Writes `results.json`, `history.jsonl`, `node-logs/`, `latency.svg` (and `net.log`)
     /// under `store/<workload>/<time>/`, and points `store/latest` and
     /// `store/<workload>/latest` at it.
