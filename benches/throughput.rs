@@ -1,5 +1,7 @@
 //! End-to-end throughput: a node binary fed 1,000,000 requests through a pipe, against a
-//! minimal line pass-through program on the same bytes, in the same run.
+//! minimal line pass-through program on the same bytes, in the same run. Two streams: echo
+//! requests to `glomers-echo`, and broadcast requests (distinct values) to a one-node
+//! `glomers-broadcast`.
 //!
 //! The pass-through is this bench binary re-executed with `GLOMERS_PASSTHROUGH=1`: it reads a
 //! line and writes it, with buffered I/O, which is the floor any line-oriented node pays. A
@@ -14,6 +16,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 const ECHO: &str = env!("CARGO_BIN_EXE_glomers-echo");
+const BROADCAST: &str = env!("CARGO_BIN_EXE_glomers-broadcast");
 
 fn passthrough() {
     let stdin = std::io::stdin();
@@ -81,33 +84,53 @@ fn main() {
     // `cargo test --benches` runs bench binaries with `--test`-like flags: do a tiny run.
     let n = if args.iter().any(|a| a == "--test") { 1_000 } else { n };
 
-    let mut input = Vec::with_capacity(n * 100);
-    input.extend_from_slice(
-        br#"{"src":"c0","dest":"n1","body":{"type":"init","msg_id":1,"node_id":"n1","node_ids":["n1"]}}"#,
-    );
-    input.push(b'\n');
+    let init = br#"{"src":"c0","dest":"n1","body":{"type":"init","msg_id":1,"node_id":"n1","node_ids":["n1"]}}"#;
+    let mut echo = Vec::with_capacity(n * 100);
+    echo.extend_from_slice(init);
+    echo.push(b'\n');
     for i in 0..n {
-        input.extend_from_slice(
+        echo.extend_from_slice(
             format!(r#"{{"src":"c1","dest":"n1","body":{{"type":"echo","msg_id":{i},"echo":"Please echo {}"}}}}"#, i % 128)
                 .as_bytes(),
         );
-        input.push(b'\n');
+        echo.push(b'\n');
     }
+    compare("echo", ECHO, n, 1, echo);
+
+    let mut bcast = Vec::with_capacity(n * 90);
+    bcast.extend_from_slice(init);
+    bcast.push(b'\n');
+    bcast.extend_from_slice(
+        br#"{"src":"c0","dest":"n1","body":{"type":"topology","msg_id":2,"topology":{"n1":[]}}}"#,
+    );
+    bcast.push(b'\n');
+    for i in 0..n {
+        bcast.extend_from_slice(
+            format!(r#"{{"src":"c1","dest":"n1","body":{{"type":"broadcast","msg_id":{i},"message":{i}}}}}"#).as_bytes(),
+        );
+        bcast.push(b'\n');
+    }
+    compare("broadcast", BROADCAST, n, 2, bcast);
+}
+
+/// Runs the pass-through and `node` three times each, interleaved, on `input` (`n` requests
+/// after `setup` setup lines), and prints the best of each and their ratio.
+fn compare(name: &str, node: &str, n: usize, setup: usize, input: Vec<u8>) {
     let input = std::sync::Arc::new(input);
     let me = std::env::current_exe().expect("own path");
     let mut best_node = Duration::MAX;
     let mut best_pass = Duration::MAX;
     for _ in 0..3 {
         let (t, lines) = run(Command::new(&me).env("GLOMERS_PASSTHROUGH", "1"), &input);
-        assert_eq!(lines, n + 1, "pass-through echoes every line");
+        assert_eq!(lines, n + setup, "pass-through echoes every line");
         best_pass = best_pass.min(t);
-        let (t, lines) = run(&mut Command::new(ECHO), &input);
-        assert_eq!(lines, n + 1, "the echo node answers every line");
+        let (t, lines) = run(&mut Command::new(node), &input);
+        assert_eq!(lines, n + setup, "the node answers every line");
         best_node = best_node.min(t);
     }
     let rate = |t: Duration| n as f64 / t.as_secs_f64();
     println!(
-        "throughput/{n} echo requests ({:.1} MB): pass-through {:.3} s ({:.2} M lines/s), glomers-echo {:.3} s ({:.2} M req/s), ratio {:.2}",
+        "throughput/{name}: {n} requests ({:.1} MB): pass-through {:.3} s ({:.2} M lines/s), node {:.3} s ({:.2} M req/s), ratio {:.2}",
         input.len() as f64 / 1e6,
         best_pass.as_secs_f64(),
         rate(best_pass) / 1e6,

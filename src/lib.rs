@@ -8,7 +8,6 @@
 
 pub mod driver;
 pub mod node;
-pub mod peer;
 pub mod proto;
 pub mod rng;
 pub mod sim;

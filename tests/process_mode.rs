@@ -157,3 +157,30 @@ fn a_missing_binary_is_an_error() {
     let err = glomers::sim::run(&o).err().expect("nothing to run");
     assert!(err.contains("cannot start"), "{err}");
 }
+
+/// Every other workload's real binary, once, in real time, with faults (short runs: the final
+/// phase adds 10 s of quiet to broadcast, g-counter and kafka).
+#[test]
+fn every_other_binary_passes_in_process_mode() {
+    let bin = |w: &str| match w {
+        "broadcast" => env!("CARGO_BIN_EXE_glomers-broadcast"),
+        "g-counter" => env!("CARGO_BIN_EXE_glomers-g-counter"),
+        "kafka" => env!("CARGO_BIN_EXE_glomers-kafka"),
+        _ => env!("CARGO_BIN_EXE_glomers-txn-rw-register"),
+    };
+    for (w, flags) in [
+        ("broadcast", "--node-count 5 --time-limit 4 --rate 20 --latency 20 --nemesis partition --nemesis-interval 1"),
+        ("g-counter", "--node-count 3 --time-limit 4 --rate 50 --latency 10 --nemesis partition --nemesis-interval 1"),
+        ("kafka", "--node-count 2 --concurrency 2n --time-limit 4 --rate 300 --latency 10 --nemesis partition --nemesis-interval 1"),
+        (
+            "txn-rw-register",
+            "--node-count 2 --concurrency 2n --time-limit 4 --rate 300 --latency 10 --nemesis partition \
+             --nemesis-interval 1 --consistency-models read-committed --availability total",
+        ),
+    ] {
+        let o = opts(&format!("-w {w} --bin {} {flags} --no-store --quiet", bin(w)));
+        let out = glomers::sim::run(&o).expect("the binary starts");
+        assert_eq!(out.exit_code, 0, "{w}: {}", out.summary);
+        assert!(out.faults.is_empty(), "{w}: {}", faults(&out));
+    }
+}

@@ -1,3 +1,0 @@
-//! Per-peer plumbing: bounded ring buffers for queues that wait on a peer.
-
-pub mod ring;
