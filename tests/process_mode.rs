@@ -169,9 +169,18 @@ fn every_other_binary_passes_in_process_mode() {
         _ => env!("CARGO_BIN_EXE_glomers-txn-rw-register"),
     };
     for (w, flags) in [
-        ("broadcast", "--node-count 5 --time-limit 4 --rate 20 --latency 20 --nemesis partition --nemesis-interval 1"),
-        ("g-counter", "--node-count 3 --time-limit 4 --rate 50 --latency 10 --nemesis partition --nemesis-interval 1"),
-        ("kafka", "--node-count 2 --concurrency 2n --time-limit 4 --rate 300 --latency 10 --nemesis partition --nemesis-interval 1"),
+        (
+            "broadcast",
+            "--node-count 5 --time-limit 4 --rate 20 --latency 20 --nemesis partition --nemesis-interval 1",
+        ),
+        (
+            "g-counter",
+            "--node-count 3 --time-limit 4 --rate 50 --latency 10 --nemesis partition --nemesis-interval 1",
+        ),
+        (
+            "kafka",
+            "--node-count 2 --concurrency 2n --time-limit 4 --rate 300 --latency 10 --nemesis partition --nemesis-interval 1",
+        ),
         (
             "txn-rw-register",
             "--node-count 2 --concurrency 2n --time-limit 4 --rate 300 --latency 10 --nemesis partition \

@@ -48,7 +48,7 @@ pub fn write_f64(buf: &mut Vec<u8>, v: f64) {
 }
 
 /// Bytes that must be escaped inside a JSON string: `"`, `\\` and control characters.
-const ESCAPE: [bool; 256] = {
+pub const NEEDS_ESCAPE: [bool; 256] = {
     let mut t = [false; 256];
     let mut i = 0;
     while i < 0x20 {
@@ -64,7 +64,7 @@ const ESCAPE: [bool; 256] = {
 #[inline]
 pub fn write_str(buf: &mut Vec<u8>, s: &str) {
     let bytes = s.as_bytes();
-    match bytes.iter().position(|&b| ESCAPE[usize::from(b)]) {
+    match bytes.iter().position(|&b| NEEDS_ESCAPE[usize::from(b)]) {
         None => {
             // The common case: nothing to escape, one reservation, one copy.
             buf.reserve(bytes.len() + 2);
@@ -83,7 +83,7 @@ fn write_escaped(buf: &mut Vec<u8>, bytes: &[u8], first: usize) {
     buf.extend_from_slice(&bytes[..first]);
     let mut start = first;
     for (i, &b) in bytes.iter().enumerate().skip(first) {
-        if !ESCAPE[usize::from(b)] {
+        if !NEEDS_ESCAPE[usize::from(b)] {
             continue;
         }
         buf.extend_from_slice(&bytes[start..i]);

@@ -18,6 +18,10 @@
 
 use simd_json::{Node, StaticNode};
 
+// The bytes that end the fast string scan are exactly those a JSON string cannot hold
+// unescaped: `"`, `\\` and control characters.
+use super::encode::NEEDS_ESCAPE as STOP;
+
 /// Lines up to this many bytes take the scalar path; longer ones go to simd-json.
 pub const SMALL_LINE: usize = 1024;
 
@@ -72,19 +76,6 @@ pub struct Scratch {
     /// `(tape index, start, len)` of every string, filled in after the scan.
     strings: Vec<(u32, u32, u32)>,
 }
-
-/// Bytes that end the fast string scan: `"`, `\\` and control characters.
-const STOP: [bool; 256] = {
-    let mut t = [false; 256];
-    let mut i = 0;
-    while i < 0x20 {
-        t[i] = true;
-        i += 1;
-    }
-    t[b'"' as usize] = true;
-    t[b'\\' as usize] = true;
-    t
-};
 
 const fn is_ws(b: u8) -> bool {
     matches!(b, b' ' | b'\t' | b'\n' | b'\r')
@@ -216,6 +207,16 @@ fn string(b: &mut [u8], q: usize) -> Result<(usize, usize, usize), ScanError> {
     }
 }
 
+/// Skips one or more ASCII digits starting at `i`; none is an error.
+#[inline]
+fn digits(b: &[u8], mut i: usize) -> Result<usize, ScanError> {
+    let start = i;
+    while matches!(b.get(i), Some(b'0'..=b'9')) {
+        i += 1;
+    }
+    if i == start { Err(ScanError::Number) } else { Ok(i) }
+}
+
 /// Scans the number starting at `i`. Returns it and the index after it.
 #[inline]
 fn number(b: &[u8], mut i: usize) -> Result<(StaticNode, usize), ScanError> {
@@ -242,14 +243,7 @@ fn number(b: &[u8], mut i: usize) -> Result<(StaticNode, usize), ScanError> {
     let mut float = false;
     if b.get(i) == Some(&b'.') {
         float = true;
-        i += 1;
-        let s = i;
-        while matches!(b.get(i), Some(b'0'..=b'9')) {
-            i += 1;
-        }
-        if i == s {
-            return Err(ScanError::Number);
-        }
+        i = digits(b, i + 1)?;
     }
     if matches!(b.get(i), Some(b'e' | b'E')) {
         float = true;
@@ -257,13 +251,7 @@ fn number(b: &[u8], mut i: usize) -> Result<(StaticNode, usize), ScanError> {
         if matches!(b.get(i), Some(b'+' | b'-')) {
             i += 1;
         }
-        let s = i;
-        while matches!(b.get(i), Some(b'0'..=b'9')) {
-            i += 1;
-        }
-        if i == s {
-            return Err(ScanError::Number);
-        }
+        i = digits(b, i)?;
     }
     // A number must end at a delimiter.
     if let Some(&c) = b.get(i) {

@@ -307,26 +307,21 @@ pub fn check(history: &History<KValue>) -> Check {
                     });
                     continue;
                 };
-                let pair = || vec![w.op, OpRef::of(op)];
-                if failed.contains(&(*k, v.clone())) {
-                    let a = Anomaly {
-                        key: *k,
-                        values: vec![v.clone()],
-                        at: None,
-                        skipped: Vec::new(),
-                        ops: pair(),
-                    };
-                    errs.add("G1a", a);
+                let kind = if failed.contains(&(*k, v.clone())) {
+                    "G1a"
                 } else if w.invoked > op.index {
-                    let a = Anomaly {
-                        key: *k,
-                        values: vec![v.clone()],
-                        at: None,
-                        skipped: Vec::new(),
-                        ops: pair(),
-                    };
-                    errs.add("G1c-realtime", a);
-                }
+                    "G1c-realtime"
+                } else {
+                    continue;
+                };
+                let a = Anomaly {
+                    key: *k,
+                    values: vec![v.clone()],
+                    at: None,
+                    skipped: Vec::new(),
+                    ops: vec![w.op, OpRef::of(op)],
+                };
+                errs.add(kind, a);
             }
         }
     }
