@@ -290,3 +290,25 @@ fn replicas_converge_after_a_partition() {
         }
     }
 }
+
+#[test]
+fn a_replicated_version_near_u64_max_is_refused_and_the_clock_cannot_overflow() {
+    // Found by the txn fuzz target: a peer's lamport of u64::MAX moved the clock there and the
+    // next writing txn overflowed it.
+    let mut h = node("n0", &["n0", "n1"], &[]);
+    let out = h.line(
+        r#"{"src":"n1","dest":"n0","body":{"type":"replicate","msg_id":5,"batch":1,"acks":[],"writes":[[1,9,18446744073709551615,1]]}}"#,
+    );
+    let b = body(&out[0]);
+    assert_eq!(b.get("code").and_then(|c| c.as_u64()), Some(12), "{out:?}");
+    assert_eq!(h.node.workload().unwrap().get(1), None, "nothing of the batch applied");
+    let out = txn(&mut h, 2, r#"[["w",1,5],["r",1,null]]"#);
+    assert_eq!(reply_txn(&out), r#"[["w",1,5],["r",1,5]]"#);
+    // The highest accepted version still leaves room for local writes after it.
+    h.line(&format!(
+        r#"{{"src":"n1","dest":"n0","body":{{"type":"replicate","batch":2,"acks":[],"writes":[[1,9,{MAX_LAMPORT},1]]}}}}"#
+    ));
+    assert_eq!(h.node.workload().unwrap().get(1), Some(9));
+    let out = txn(&mut h, 3, r#"[["w",1,6],["r",1,null]]"#);
+    assert_eq!(reply_txn(&out), r#"[["w",1,6],["r",1,6]]"#);
+}
