@@ -177,29 +177,41 @@ fn idle_baseline() {
 #[test]
 fn a_reader_stalled_for_seconds_bounds_memory_and_loses_nothing() {
     // 40,000 replies of 4 KiB: 160 MiB of output, far past the 64 MiB high-water mark. The
-    // reader stalls for 3 s right away while the writer keeps writing; the node must stop
+    // reader stalls for seconds right away while the writer keeps writing; the node must stop
     // reading at the high-water mark (the writer then blocks on the pipe), hold its memory
     // there, and deliver every reply once the reader resumes.
     let n = 40_000;
     let mut during = Vec::new();
     let (peak, took) = echo_burst(n, 4000, |i, pid| {
         if i == 0 {
-            for _ in 0..30 {
+            // At least 3 s, and until the backlog has reached the high-water mark (a debug
+            // build on a busy machine may take longer to get there), then 1 s more.
+            let start = Instant::now();
+            let mut full = None;
+            while full.is_none_or(|t: Instant| t.elapsed() < Duration::from_secs(1))
+                || start.elapsed() < Duration::from_secs(3)
+            {
                 std::thread::sleep(Duration::from_millis(100));
-                during.push(rss_now(pid));
+                let rss = rss_now(pid);
+                during.push(rss);
+                if full.is_none() && (rss > OUT_HIGH_WATER as u64 || start.elapsed().as_secs() > 20)
+                {
+                    full = Some(Instant::now());
+                }
             }
         }
     });
     let plateau = during.iter().copied().max().unwrap_or(0);
     println!(
-        "stalled reader: RSS during the 3 s stall {} .. {}, peak {} (bound {}), {n} replies in {:.1?}",
+        "stalled reader: RSS during the {:.1} s stall {} .. {}, peak {} (bound {}), {n} replies in {:.1?}",
+        during.len() as f64 / 10.0,
         mib(during[0]),
         mib(plateau),
         mib(peak),
         mib(STALL_BOUND),
         took
     );
-    assert!(plateau > OUT_HIGH_WATER as u64 / 2, "the backlog built up: {}", mib(plateau));
+    assert!(plateau > OUT_HIGH_WATER as u64, "the backlog reached the mark: {}", mib(plateau));
     assert!(peak <= STALL_BOUND, "peak {} > {}", mib(peak), mib(STALL_BOUND));
 }
 
