@@ -258,7 +258,8 @@ fn the_committed_corpora_replay_cleanly() {
     // fuzz/corpus/<target>/ holds the minimised seed corpus and fuzz/regressions/<target>/ every
     // input that once broke an invariant: both replay here on every `cargo test`.
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz");
-    let targets: [(&str, fn(&[u8]) -> Result<(), Violation>); 8] = [
+    type Harness = fn(&[u8]) -> Result<(), Violation>;
+    let targets: [(&str, Harness); 8] = [
         ("framer", framer),
         ("parser", parser),
         ("echo", |d| machine::run("echo", d).map(drop)),
