@@ -157,11 +157,13 @@ impl Peer {
         expired(&self.sent, self.last_batch, self.rto, b, now)
     }
 
-    /// Clears the registers acknowledged by `acks`.
+    /// Clears the registers acknowledged by `acks`. Only ids of batches actually sent count:
+    /// a confused peer's `u64::MAX` must not match the `UNSENT` mark.
     fn acknowledged(&mut self, acks: &[u64]) {
-        let mark = &mut self.mark;
+        let (mark, last) = (&mut self.mark, self.last_batch);
         self.pending.retain(|&c| {
-            let acked = acks.contains(&mark[c as usize]);
+            let m = mark[c as usize];
+            let acked = m <= last && acks.contains(&m);
             if acked {
                 mark[c as usize] = CLEAN;
             }

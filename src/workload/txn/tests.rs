@@ -312,3 +312,19 @@ fn a_replicated_version_near_u64_max_is_refused_and_the_clock_cannot_overflow() 
     let out = txn(&mut h, 3, r#"[["w",1,6],["r",1,null]]"#);
     assert_eq!(reply_txn(&out), r#"[["w",1,6],["r",1,6]]"#);
 }
+
+#[test]
+fn an_ack_of_a_batch_never_sent_clears_nothing() {
+    // u64::MAX is the "changed, not yet sent" mark: acknowledging it must not clear registers
+    // that were never sent, nor may any id beyond the last batch.
+    let mut a = node("n0", &["n0", "n1"], &[]);
+    txn(&mut a, 2, r#"[["w",1,1],["w",2,2]]"#);
+    for bogus in ["18446744073709551615", "7"] {
+        a.line(&format!(
+            r#"{{"src":"n1","dest":"n0","body":{{"type":"replicate","batch":0,"acks":[{bogus}],"writes":[]}}}}"#
+        ));
+        assert_eq!(a.node.workload().unwrap().pending(), [2], "after ack {bogus}");
+    }
+    let sent = a.advance(FLUSH_EVERY);
+    assert_eq!(writes_of(&sent[0]), "[[1,1,1,0],[2,2,1,0]]");
+}
