@@ -9,7 +9,9 @@ use glomers::sim::opts::TestOpts;
 const USAGE: &str = "\
 usage: glomers test [maelstrom test flags] [--seed N] [--loss P] [--store DIR | --no-store] [--quiet]
        glomers test --bin ./node [args...]   (run real binaries, as Maelstrom does)
-       glomers sweep [flags] --seeds A..B      (run many seeds, report failures)
+       glomers sweep [flags] --seeds A..B [--faults]
+                                        (run many seeds, report failures; --faults lets each
+                                         seed pick latency, partitions and message loss)
 
 Flags (same names and defaults as `maelstrom test`):
   -w, --workload W        echo | unique-ids | broadcast | g-counter | kafka | txn-rw-register
@@ -94,14 +96,18 @@ fn test(args: &[String]) -> ExitCode {
     }
 }
 
-/// `glomers sweep --seeds A..B <test flags>`: runs every seed in-process, prints one line per
-/// failure with the command that reproduces it, and exits 1 if any failed.
+/// `glomers sweep --seeds A..B [--faults] <test flags>`: runs every seed in-process, prints
+/// one line per failure with the command that reproduces it, and exits 1 if any failed. With
+/// `--faults` each seed also picks the scenario's faults (see `sim::scenario`).
 fn sweep(args: &[String]) -> ExitCode {
     let mut rest = Vec::new();
     let mut seeds = 0..100u64;
+    let mut faults = false;
     let mut it = args.iter();
     while let Some(a) = it.next() {
-        if a == "--seeds" {
+        if a == "--faults" {
+            faults = true;
+        } else if a == "--seeds" {
             let Some(range) = it.next().and_then(|r| {
                 let (a, b) = r.split_once("..")?;
                 Some(a.parse().ok()?..b.parse().ok()?)
@@ -126,7 +132,11 @@ fn sweep(args: &[String]) -> ExitCode {
     let (mut failed, mut total) = (0, 0);
     let mut worst_mpo: f64 = 0.0;
     for seed in seeds {
-        let opts = TestOpts { seed, ..base.clone() };
+        let opts = if faults {
+            glomers::sim::scenario::with_faults(&base, seed)
+        } else {
+            TestOpts { seed, ..base.clone() }
+        };
         total += 1;
         match glomers::sim::run(&opts) {
             Ok(o) if o.valid == glomers::sim::workloads::Validity::True => {

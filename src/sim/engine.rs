@@ -201,6 +201,8 @@ pub struct Engine<'o, W: ClientWorkload, B: Backend> {
     threads: Vec<Thread<W::Value>>,
     /// An operation is due but every thread is busy.
     gen_waiting: bool,
+    /// When the generator meant to emit its latest operation.
+    gen_target: Instant,
     history: History<W::Value>,
     /// Which nodes' stdout is dead (an invalid line was printed).
     dead: Vec<bool>,
@@ -265,6 +267,7 @@ impl<'o, W: ClientWorkload, B: Backend> Engine<'o, W, B> {
             clients: Vec::new(),
             threads,
             gen_waiting: false,
+            gen_target: Instant::ZERO,
             history: History::default(),
             faults: Vec::new(),
             partitions: Vec::new(),
@@ -410,6 +413,7 @@ impl<'o, W: ClientWorkload, B: Backend> Engine<'o, W, B> {
         let limit = self.t0 + Duration::from_secs(self.opts.time_limit);
         self.schedule(limit, Ev::TimeLimit);
         if self.opts.rate > 0.0 {
+            self.gen_target = self.now;
             self.schedule(self.now, Ev::Generate);
         }
         if self.opts.partition {
@@ -565,9 +569,17 @@ impl<'o, W: ClientWorkload, B: Backend> Engine<'o, W, B> {
         if let Some((f, value)) = self.workload.next_op(t, &mut self.rng_gen) {
             self.invoke(t, f, value, false);
         }
-        let gap = self.rng_gen.unit() * 2.0 / self.opts.rate;
-        let at = self.now + Duration::from_secs_f64(gap);
-        self.schedule(at, Ev::Generate);
+        // Gaps count from the previous target time, not from when we got to it, so a late
+        // wake-up (real time) or a wait for a free thread does not slow the rate down; after a
+        // stall of over a second the schedule restarts from now instead of bursting.
+        let gap = Duration::from_secs_f64(self.rng_gen.unit() * 2.0 / self.opts.rate);
+        let base = if self.gen_target + Duration::from_secs(1) < self.now {
+            self.now
+        } else {
+            self.gen_target
+        };
+        self.gen_target = base + gap;
+        self.schedule(self.gen_target.max(self.now), Ev::Generate);
     }
 
     fn invoke(&mut self, t: usize, f: &'static str, value: W::Value, is_final: bool) {

@@ -14,6 +14,7 @@ pub mod net;
 pub mod opts;
 pub mod process;
 pub mod report;
+pub mod scenario;
 pub mod services;
 pub mod workloads;
 

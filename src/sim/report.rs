@@ -59,7 +59,7 @@ struct FStats {
     info_count: usize,
 }
 
-/// Latencies (ms) of completed operations by function, with quantiles.
+/// Latencies (µs) of completed operations by function, with quantiles.
 fn op_latencies<V>(history: &History<V>) -> Vec<(&'static str, Vec<(f64, u64)>)> {
     let mut by_f: Vec<(&'static str, Vec<u64>)> = Vec::new();
     for p in history.pairs() {
@@ -67,10 +67,10 @@ fn op_latencies<V>(history: &History<V>) -> Vec<(&'static str, Vec<(f64, u64)>)>
         if c.kind != OpType::Ok {
             continue;
         }
-        let ms = c.time.saturating_sub(p.invoke.time) / 1_000_000;
+        let us = c.time.saturating_sub(p.invoke.time) / 1_000;
         match by_f.iter_mut().find(|(f, _)| *f == p.invoke.f) {
-            Some((_, v)) => v.push(ms),
-            None => by_f.push((p.invoke.f, vec![ms])),
+            Some((_, v)) => v.push(us),
+            None => by_f.push((p.invoke.f, vec![us])),
         }
     }
     by_f.into_iter()
@@ -81,8 +81,9 @@ fn op_latencies<V>(history: &History<V>) -> Vec<(&'static str, Vec<(f64, u64)>)>
         .collect()
 }
 
-fn fmt_quantiles(q: &[(f64, u64)]) -> String {
-    q.iter().map(|(p, v)| format!("{p}: {v}")).collect::<Vec<_>>().join(", ")
+/// Quantiles of microsecond values, shown in milliseconds.
+fn fmt_quantiles_us(q: &[(f64, u64)]) -> String {
+    q.iter().map(|(p, v)| format!("{p}: {:.3}", *v as f64 / 1000.0)).collect::<Vec<_>>().join(", ")
 }
 
 /// Judges a run.
@@ -198,7 +199,7 @@ pub fn judge<W: ClientWorkload>(
         }
     );
     for (f, q) in &latencies {
-        let _ = writeln!(s, "  op latency ms  {f}: {{{}}}", fmt_quantiles(q));
+        let _ = writeln!(s, "  op latency ms  {f}: {{{}}}", fmt_quantiles_us(q));
     }
     if !data.partitions.is_empty() {
         let spans: Vec<String> = data
@@ -259,7 +260,7 @@ pub fn judge<W: ClientWorkload>(
         availability: f64,
         availability_valid: Validity,
         net: NetOut,
-        op_latencies_ms: &'a [(&'static str, Vec<(f64, u64)>)],
+        op_latencies_us: &'a [(&'static str, Vec<(f64, u64)>)],
         partitions: &'a [PartitionSpan],
         faults: &'a [NodeFault],
         trace_hash: String,
@@ -285,7 +286,7 @@ pub fn judge<W: ClientWorkload>(
             dropped_partition: data.net.dropped_partition,
             dropped_loss: data.net.dropped_loss,
         },
-        op_latencies_ms: &latencies,
+        op_latencies_us: &latencies,
         partitions: &data.partitions,
         faults: &data.faults,
         trace_hash: format!("{:016x}", data.trace_hash),

@@ -10,8 +10,10 @@
 //! one and the newest, so a round first makes a state-changing write (a per-node `sync` key
 //! counter), which moves this node to the newest state; the reads that follow then see every
 //! write that preceded it. Rounds run every 250 ms while anything changes and back off to 2 s
-//! when nothing does, so an idle cluster is nearly silent. Acknowledged adds are never lost:
-//! they are in the local total immediately and are written to seq-kv with retries.
+//! once nothing has for 20 rounds, so an idle cluster is nearly silent. Request timeouts adapt
+//! to the measured round trip (and back off on expiry). Acknowledged adds are never lost: they
+//! are in the local total at once and reach seq-kv with retries; a CAS that fails because an
+//! earlier, timed-out attempt landed after all is followed by a read of our key and a retry.
 
 use std::time::Duration;
 
@@ -20,22 +22,36 @@ use crate::proto::{ErrorCode, Msg};
 
 /// The service the counter lives in.
 const KV: &str = "seq-kv";
-/// How long to wait for seq-kv before retrying.
-const RPC_TIMEOUT: Duration = Duration::from_millis(1000);
+/// Bounds on how long to wait for seq-kv before retrying; in between the timeout adapts to
+/// four times the smoothed round-trip time, so a slow network does not turn every request
+/// into a timeout (and a retry storm).
+const MIN_TIMEOUT: Duration = Duration::from_millis(1000);
+const MAX_TIMEOUT: Duration = Duration::from_secs(10);
 /// Refresh period while values change.
 const FAST: Duration = Duration::from_millis(250);
+/// Unchanged rounds before the refresh period starts to back off.
+const IDLE_ROUNDS_BEFORE_BACKOFF: u32 = 20;
 /// Longest refresh period when nothing changes.
 const SLOW: Duration = Duration::from_millis(2000);
 
-/// What an outstanding seq-kv request was for.
+/// An outstanding seq-kv request: what it is for and when it was sent.
 #[derive(Debug)]
-pub enum Call {
+pub struct Call {
+    what: What,
+    sent: crate::time::Instant,
+}
+
+/// What an outstanding seq-kv request is for.
+#[derive(Debug)]
+pub enum What {
     /// CAS of our own key to this total.
     Publish(u64),
     /// Bump of our sync key to this value.
     Sync(u64),
     /// Read of node `i`'s key.
     Read(usize),
+    /// Read of our own key after a failed CAS.
+    Resync,
 }
 
 /// Timers.
@@ -66,13 +82,25 @@ pub struct GCounter {
     changed: bool,
     /// Current refresh period (backs off while idle).
     period: Duration,
+    /// Rounds in a row that learned nothing.
+    idle_rounds: u32,
     /// A CAS failed: our idea of `stored` is stale until our own key is read again.
     resync: bool,
     /// Keys for every node, built once.
     keys: Vec<String>,
+    /// Smoothed round-trip time to seq-kv.
+    srtt: Duration,
 }
 
 impl GCounter {
+    fn timeout(&self) -> Duration {
+        (self.srtt * 4).clamp(MIN_TIMEOUT, MAX_TIMEOUT)
+    }
+
+    fn call(&self, what: What, cx: &Ctx<'_, Self>) -> Call {
+        Call { what, sent: cx.now() }
+    }
+
     /// The value a read returns now.
     ///
     /// Saturates: totals near `u64::MAX` cannot come from real adds (ours are checked), only
@@ -93,7 +121,8 @@ impl GCounter {
         let (from, to) = (self.stored, self.total);
         let key = &self.keys[cx.index().min(self.keys.len() - 1)];
         let key = key.clone();
-        cx.rpc(KV, "cas", RPC_TIMEOUT, Call::Publish(to), |b| {
+        let (timeout, call) = (self.timeout(), self.call(What::Publish(to), cx));
+        cx.rpc(KV, "cas", timeout, call, |b| {
             b.str("key", &key).u64("from", from).u64("to", to).bool("create_if_not_exists", true);
         });
     }
@@ -106,14 +135,22 @@ impl GCounter {
         self.sync += 1;
         let sync = self.sync;
         let key = format!("sync-{}", cx.id());
-        cx.rpc(KV, "write", RPC_TIMEOUT, Call::Sync(sync), |b| {
+        let (timeout, call) = (self.timeout(), self.call(What::Sync(sync), cx));
+        cx.rpc(KV, "write", timeout, call, |b| {
             b.str("key", &key).u64("value", sync);
         });
     }
 
     fn end_round(&mut self, cx: &mut Ctx<'_, Self>) {
         self.in_round = false;
-        self.period = if self.changed || self.total != self.stored {
+        // Stay fast for a while after the last change (a peer's total may still be on its
+        // way through a slow network), then back off.
+        if self.changed || self.total != self.stored {
+            self.idle_rounds = 0;
+        } else {
+            self.idle_rounds += 1;
+        }
+        self.period = if self.idle_rounds < IDLE_ROUNDS_BEFORE_BACKOFF {
             FAST
         } else {
             (self.period * 2).min(SLOW)
@@ -143,8 +180,10 @@ impl Workload for GCounter {
             in_round: false,
             changed: true,
             period: FAST,
+            idle_rounds: 0,
             resync: false,
             keys,
+            srtt: Duration::from_millis(100),
         }
     }
 
@@ -170,22 +209,40 @@ impl Workload for GCounter {
     }
 
     fn on_reply(&mut self, call: Call, reply: Reply<'_, '_, '_>, cx: &mut Ctx<'_, Self>) {
-        match call {
-            Call::Publish(to) => {
+        match reply {
+            Ok(_) | Err(ErrorCode::PreconditionFailed | ErrorCode::KeyDoesNotExist) => {
+                let sample = cx.now().saturating_since(call.sent);
+                self.srtt = (self.srtt * 7 + sample) / 8;
+            }
+            // No answer in time: the round trip is longer than we thought. Back off (as TCP
+            // does with its RTO) so the next attempt waits long enough.
+            Err(ErrorCode::Timeout) => self.srtt = (self.srtt * 2).min(MAX_TIMEOUT / 4),
+            Err(_) => {}
+        }
+        match call.what {
+            What::Publish(to) => {
                 self.publishing = false;
                 match reply {
                     Ok(_) => {
                         self.stored = to;
                         self.publish(cx);
                     }
-                    // An earlier attempt that timed out did land after all: learn what is
-                    // stored from the next round's read of our own key, then publish again.
-                    Err(ErrorCode::PreconditionFailed) => self.resync = true,
+                    // An earlier attempt that timed out did land after all: read what is
+                    // stored, then publish again. The failed CAS moved us to a state where our
+                    // key already holds the newer value, so this read cannot be staler.
+                    Err(ErrorCode::PreconditionFailed) => {
+                        self.resync = true;
+                        let key = self.keys[cx.index().min(self.keys.len() - 1)].clone();
+                        let (timeout, call) = (self.timeout(), self.call(What::Resync, cx));
+                        cx.rpc(KV, "read", timeout, call, |b| {
+                            b.str("key", &key);
+                        });
+                    }
                     // Timeouts and other errors: the next round publishes again.
                     Err(_) => {}
                 }
             }
-            Call::Sync(_) => {
+            What::Sync(_) => {
                 if reply.is_err() {
                     // Not yet at the newest state: try again next round.
                     self.end_round(cx);
@@ -203,12 +260,23 @@ impl Workload for GCounter {
                 self.reads_in_flight = wanted.len();
                 for i in wanted {
                     let key = self.keys[i].clone();
-                    cx.rpc(KV, "read", RPC_TIMEOUT, Call::Read(i), |b| {
+                    let (timeout, call) = (self.timeout(), self.call(What::Read(i), cx));
+                    cx.rpc(KV, "read", timeout, call, |b| {
                         b.str("key", &key);
                     });
                 }
             }
-            Call::Read(i) => {
+            What::Resync => {
+                if let Some(v) = reply.ok().and_then(|m| m.get("value")).and_then(|v| v.as_u64()) {
+                    if self.resync && !self.publishing {
+                        self.stored = v.min(self.total);
+                        self.resync = false;
+                        self.publish(cx);
+                    }
+                }
+                // On failure the next round's read of our own key resynchronises instead.
+            }
+            What::Read(i) => {
                 if let Ok(msg) = reply {
                     if let Some(v) = msg.get("value").and_then(|v| v.as_u64()) {
                         if i == cx.index() {
