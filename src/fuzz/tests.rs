@@ -57,7 +57,9 @@ fn every_workload_survives_random_scripts() {
     for name in crate::workload::NAMES {
         let mut rng = Rng::new(crate::rng::fnv1a(name.as_bytes()));
         let mut kinds = std::collections::BTreeMap::new();
-        for _ in 0..150 {
+        // GLOMERS_FUZZ_ROUNDS=100000 makes this a quick stable-Rust fuzz run without libFuzzer.
+        let rounds = std::env::var("GLOMERS_FUZZ_ROUNDS").ok().and_then(|r| r.parse().ok());
+        for _ in 0..rounds.unwrap_or(150) {
             let data = random_input(&mut rng, 1500);
             match machine::run(name, &data) {
                 Ok(s) => {
