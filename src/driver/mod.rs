@@ -7,10 +7,11 @@
 //! - **Input lines** are bounded by [`framer::DEFAULT_MAX_LINE`] (128 MiB); a longer line is
 //!   logged to stderr and skipped.
 //! - **Output is never dropped.** When stdout would block, the bytes stay queued and the loop
-//!   waits for WRITABLE. While more than [`OUT_HIGH_WATER`] bytes are queued the loop stops
-//!   reading stdin (timers still run), resuming below [`OUT_LOW_WATER`]. Memory is therefore
-//!   bounded by the input buffer, plus the high-water mark, plus the output of one input line
-//!   or timer round.
+//!   waits for WRITABLE. While the output buffer holds more than [`OUT_HIGH_WATER`] bytes
+//!   (queued bytes plus any already-written prefix not yet reclaimed: those pages are resident
+//!   too) the loop stops reading stdin (timers still run), resuming below [`OUT_LOW_WATER`].
+//!   Memory is therefore bounded by the input buffer, plus the high-water mark, plus the output
+//!   of one input line or timer round.
 //! - **Timeouts** come from the node's timer wheel ([`Machine::poll_timeout`]).
 //! - **stdin EOF**: the final unterminated line (if any) is handled, output is flushed, and
 //!   the process exits 0. **A closed stdout** (EPIPE) ends the process with status 0.
@@ -171,6 +172,12 @@ impl<'m> Driver<'m> {
         self.out.msgs.len() - self.written
     }
 
+    /// Bytes the output buffer spans: the backlog plus the written prefix `flush` has not
+    /// reclaimed yet. This, not the backlog, is what is resident, so flow control uses it.
+    fn out_extent(&self) -> usize {
+        self.out.msgs.len()
+    }
+
     fn run(mut self) -> io::Result<Exit> {
         let mut events = Events::with_capacity(16);
         loop {
@@ -219,12 +226,12 @@ impl<'m> Driver<'m> {
     fn read_input(&mut self) -> io::Result<()> {
         while self.stdin_ready && !self.stdin_eof {
             if self.paused {
-                if self.backlog() > self.config.out_low_water {
+                if self.out_extent() > self.config.out_low_water {
                     return Ok(());
                 }
                 self.paused = false;
             }
-            if self.backlog() > self.config.out_high_water {
+            if self.out_extent() > self.config.out_high_water {
                 self.paused = true;
                 return Ok(());
             }

@@ -403,10 +403,12 @@ impl<W: Workload> Node<W> {
         let (id, ids) = match parsed {
             Ok(p) => p,
             Err(e) => {
-                // Answer as the address we were sent to: our id is what failed to parse.
+                // Answer as ourselves once initialised; before that, as the address we were
+                // sent to (our id is what failed to parse).
                 let text = e.to_string();
+                let from = if cx.core.id.is_empty() { msg.dest } else { cx.core.id.as_str() };
                 let h = Header {
-                    src: msg.dest,
+                    src: from,
                     dest: msg.src,
                     kind: "error",
                     msg_id: None,

@@ -163,3 +163,17 @@ fn timers_fire_at_their_deadline_not_before() {
     assert_eq!(h.advance(Duration::from_millis(1)).len(), 1);
     assert_eq!(h.node.poll_timeout(), None);
 }
+
+#[test]
+fn a_malformed_second_init_is_answered_as_the_node() {
+    // Found by the echo fuzz target: the error went out with the request's `dest` as `src`.
+    let mut h = Harness::<Echo>::new(&[]);
+    h.init("n1", &["n1"]);
+    let out = h.line(r#"{"src":"c3","dest":"n99","body":{"type":"init","msg_id":13}}"#);
+    assert_eq!(
+        out,
+        [
+            r#"{"src":"n1","dest":"c3","body":{"type":"error","in_reply_to":13,"code":12,"text":"missing field `node_id` (a string)"}}"#
+        ]
+    );
+}

@@ -122,6 +122,8 @@ impl Kafka {
             StoreError::Full => Reject::new(ErrorCode::TemporarilyUnavailable, e.to_string()),
         })?;
         let key = self.logs.intern(name);
+        // Cannot overflow: the floor is at most one past a replicated offset, which is at most
+        // MAX_OFFSET (2^63 - 1), or one past our own, which grow by at most `n` per send.
         let offset = self.floor + (self.me + self.n - self.floor % self.n) % self.n;
         self.floor = offset + 1;
         let entry = Entry { offset, start, len };

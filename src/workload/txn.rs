@@ -74,6 +74,10 @@ pub const RTO_MIN: Duration = Duration::from_millis(1500);
 pub const RTO_MAX: Duration = Duration::from_millis(6000);
 /// Acks owed to one peer before the oldest are forgotten.
 pub const MAX_ACKS: usize = 64;
+/// Highest Lamport time a replicated write may carry. Every node starts at 0 and adds one per
+/// writing txn, so real versions never come near it; the bound leaves 2^63 local txns of
+/// headroom, so the clock (which absorbs every version it sees) can never overflow.
+pub const MAX_LAMPORT: u64 = u64::MAX / 2;
 /// Batches whose send time a peer remembers; older unacknowledged batches count as lost.
 const WINDOW: usize = 64;
 
@@ -153,11 +157,13 @@ impl Peer {
         expired(&self.sent, self.last_batch, self.rto, b, now)
     }
 
-    /// Clears the registers acknowledged by `acks`.
+    /// Clears the registers acknowledged by `acks`. Only ids of batches actually sent count:
+    /// a confused peer's `u64::MAX` must not match the `UNSENT` mark.
     fn acknowledged(&mut self, acks: &[u64]) {
-        let mark = &mut self.mark;
+        let (mark, last) = (&mut self.mark, self.last_batch);
         self.pending.retain(|&c| {
-            let acked = acks.contains(&mark[c as usize]);
+            let m = mark[c as usize];
+            let acked = m <= last && acks.contains(&m);
             if acked {
                 mark[c as usize] = CLEAN;
             }
@@ -333,6 +339,7 @@ impl Txn {
     fn execute(&mut self, now: Instant, cx: &mut Ctx<'_, Self>) {
         let writes = self.mops.iter().any(|m| m.write);
         let version = if writes {
+            // Cannot overflow: replicated versions are at most MAX_LAMPORT (see there).
             self.clock += 1;
             Version { lamport: self.clock, node: self.me }
         } else {
@@ -377,7 +384,8 @@ impl Txn {
     }
 
     fn on_replicate(&mut self, req: &Msg<'_, '_>, cx: &mut Ctx<'_, Self>) -> Result<(), Reject> {
-        const BAD: &str = "a list of [key, value, lamport, node] integer quadruples";
+        const BAD: &str =
+            "a list of [key, value, lamport, node] integer quadruples, lamport below 2^63";
         let batch = req.u64("batch")?;
         let acks = req.arr("acks")?;
         let writes = req.arr("writes")?;
@@ -386,7 +394,7 @@ impl Txn {
             let mut it = a.iter();
             let key = it.next()?.as_i64()?;
             let value = it.next()?.as_i64()?;
-            let lamport = it.next()?.as_u64()?;
+            let lamport = it.next()?.as_u64().filter(|&l| l <= MAX_LAMPORT)?;
             let node = it.next()?.as_u64()?;
             Some((key, value, Version { lamport, node }))
         };

@@ -48,6 +48,11 @@ const WINDOW: u64 = 4 * BATCH_RECORDS;
 /// Most records kept for peers that have not acknowledged them; past this, new sends are
 /// refused (error 11) until peers catch up.
 pub(super) const MAX_UNACKED: usize = 1 << 20;
+/// Highest offset a replicated entry may have: the largest a client's signed 64-bit offset
+/// can hold. Offsets grow by at most the cluster size per send, so real ones never come near
+/// it, and with every stored offset at most this, the floor (one past the highest) and the
+/// next assigned offset cannot overflow.
+pub(super) const MAX_OFFSET: u64 = i64::MAX as u64;
 /// Shortest retransmission timeout.
 const RTO_MIN: Duration = Duration::from_millis(100);
 /// Longest retransmission timeout (the backoff cap, so a healed link is found within ~1 s).
@@ -334,6 +339,12 @@ impl Kafka {
         // Check the whole batch before applying any of it.
         for r in recs.iter() {
             match parse_rec(r)? {
+                Incoming::Entry(_, off, _) if off > MAX_OFFSET => {
+                    return Err(Reject::new(
+                        ErrorCode::MalformedRequest,
+                        format!("offset {off} is beyond 2^63 - 1"),
+                    ));
+                }
                 Incoming::Entry(_, off, _) if off % self.n != self.peers[p].index => {
                     return Err(Reject::new(
                         ErrorCode::MalformedRequest,

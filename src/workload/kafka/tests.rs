@@ -257,3 +257,22 @@ fn a_cut_link_is_probed_not_flooded_and_recovers_after_the_heal() {
     let all = p.poll(1, "k", 0);
     assert_eq!(all.matches('[').count(), 1 + 256, "a poll returns at most 256 per key: {all}");
 }
+
+#[test]
+fn a_replicated_offset_beyond_i64_is_refused_and_the_floor_cannot_overflow() {
+    // Found by the kafka fuzz target: an entry at offset u64::MAX overflowed `offset + 1`.
+    let mut h = node("n0", &["n0", "n1"]);
+    let out = h.line(
+        r#"{"src":"n1","dest":"n0","body":{"type":"kafka_repl","msg_id":3,"seq":0,"ack":0,"promise":0,"recs":[["k",18446744073709551615,1]]}}"#,
+    );
+    assert_eq!(out.len(), 1, "{out:?}");
+    assert!(out[0].contains(r#""code":12"#) && out[0].contains("beyond"), "{out:?}");
+    assert!(h.node.workload().unwrap().stored("k").is_empty(), "nothing of the batch applied");
+    // The highest accepted offset (odd: n1's residue) still leaves room to assign after it.
+    let top = i64::MAX;
+    h.line(&format!(
+        r#"{{"src":"n1","dest":"n0","body":{{"type":"kafka_repl","seq":0,"ack":0,"promise":0,"recs":[["k",{top},1]]}}}}"#
+    ));
+    let r = req(&mut h, 4, r#"{"type":"send","key":"k","msg":2}"#);
+    assert!(r.ends_with(r#""offset":9223372036854775808}"#), "{r}");
+}

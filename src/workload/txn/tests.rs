@@ -290,3 +290,41 @@ fn replicas_converge_after_a_partition() {
         }
     }
 }
+
+#[test]
+fn a_replicated_version_near_u64_max_is_refused_and_the_clock_cannot_overflow() {
+    // Found by the txn fuzz target: a peer's lamport of u64::MAX moved the clock there and the
+    // next writing txn overflowed it.
+    let mut h = node("n0", &["n0", "n1"], &[]);
+    let out = h.line(
+        r#"{"src":"n1","dest":"n0","body":{"type":"replicate","msg_id":5,"batch":1,"acks":[],"writes":[[1,9,18446744073709551615,1]]}}"#,
+    );
+    let b = body(&out[0]);
+    assert_eq!(b.get("code").and_then(|c| c.as_u64()), Some(12), "{out:?}");
+    assert_eq!(h.node.workload().unwrap().get(1), None, "nothing of the batch applied");
+    let out = txn(&mut h, 2, r#"[["w",1,5],["r",1,null]]"#);
+    assert_eq!(reply_txn(&out), r#"[["w",1,5],["r",1,5]]"#);
+    // The highest accepted version still leaves room for local writes after it.
+    h.line(&format!(
+        r#"{{"src":"n1","dest":"n0","body":{{"type":"replicate","batch":2,"acks":[],"writes":[[1,9,{MAX_LAMPORT},1]]}}}}"#
+    ));
+    assert_eq!(h.node.workload().unwrap().get(1), Some(9));
+    let out = txn(&mut h, 3, r#"[["w",1,6],["r",1,null]]"#);
+    assert_eq!(reply_txn(&out), r#"[["w",1,6],["r",1,6]]"#);
+}
+
+#[test]
+fn an_ack_of_a_batch_never_sent_clears_nothing() {
+    // u64::MAX is the "changed, not yet sent" mark: acknowledging it must not clear registers
+    // that were never sent, nor may any id beyond the last batch.
+    let mut a = node("n0", &["n0", "n1"], &[]);
+    txn(&mut a, 2, r#"[["w",1,1],["w",2,2]]"#);
+    for bogus in ["18446744073709551615", "7"] {
+        a.line(&format!(
+            r#"{{"src":"n1","dest":"n0","body":{{"type":"replicate","batch":0,"acks":[{bogus}],"writes":[]}}}}"#
+        ));
+        assert_eq!(a.node.workload().unwrap().pending(), [2], "after ack {bogus}");
+    }
+    let sent = a.advance(FLUSH_EVERY);
+    assert_eq!(writes_of(&sent[0]), "[[1,1,1,0],[2,2,1,0]]");
+}

@@ -1,0 +1,289 @@
+//! Seeded runs of every harness (the invariants hold on stable, without libFuzzer), and
+//! deliberately broken nodes the machine checker must reject.
+
+use super::machine::{Runner, Setup};
+use super::*;
+use crate::node::{Ctx, Machine, Node, Output, Reject, Workload};
+use crate::proto::Msg;
+use crate::rng::Rng;
+use crate::time::Instant;
+
+fn random_input(rng: &mut Rng, max: usize) -> Vec<u8> {
+    let n = rng.below(max as u64 + 1) as usize;
+    (0..n).map(|_| rng.next_u64() as u8).collect()
+}
+
+#[test]
+fn framer_matches_the_model_on_random_input() {
+    let mut rng = Rng::new(1);
+    for _ in 0..1000 {
+        let mut data = random_input(&mut rng, 300);
+        // Plenty of newlines and whitespace.
+        for b in data.iter_mut().skip(20) {
+            if *b % 5 == 0 {
+                *b = b'\n';
+            } else if *b % 7 == 0 {
+                *b = b' ';
+            }
+        }
+        if let Err(v) = framer(&data) {
+            panic!("{v}\ninput: {data:?}");
+        }
+    }
+}
+
+#[test]
+fn parser_invariants_hold_on_random_and_message_like_input() {
+    let mut rng = Rng::new(2);
+    let base = br#"{"src":"c1","dest":"n1","body":{"type":"echo","msg_id":1,"echo":[1.5,-0,"\u00e9\n",{"a":null}]}}"#;
+    for _ in 0..5000 {
+        let mut data = base.to_vec();
+        for _ in 0..rng.below(4) {
+            let at = rng.below(data.len() as u64) as usize;
+            data[at] = *rng.pick(b"{}[],:\"\\0-1e.tfn \x01\xff");
+        }
+        if let Err(v) = parser(&data) {
+            panic!("{v}");
+        }
+        let data = random_input(&mut rng, 64);
+        if let Err(v) = parser(&data) {
+            panic!("{v}");
+        }
+    }
+}
+
+#[test]
+fn every_workload_survives_random_scripts() {
+    for name in crate::workload::NAMES {
+        let mut rng = Rng::new(crate::rng::fnv1a(name.as_bytes()));
+        let mut kinds = std::collections::BTreeMap::new();
+        // GLOMERS_FUZZ_ROUNDS=100000 makes this a quick stable-Rust fuzz run without libFuzzer.
+        let rounds = std::env::var("GLOMERS_FUZZ_ROUNDS").ok().and_then(|r| r.parse().ok());
+        for _ in 0..rounds.unwrap_or(150) {
+            let data = random_input(&mut rng, 1500);
+            match machine::run(name, &data) {
+                Ok(s) => {
+                    for (k, n) in s.kinds {
+                        *kinds.entry(k).or_insert(0) += n;
+                    }
+                }
+                Err(v) => panic!("{name}: {v}\ninput: {data:?}"),
+            }
+        }
+        // The scripts get past the error paths: the workload's own replies show up.
+        let want = match *name {
+            "echo" => "echo_ok",
+            "unique-ids" => "generate_ok",
+            "broadcast" => "read_ok",
+            "g-counter" => "add_ok",
+            "kafka" => "poll_ok",
+            _ => "txn_ok",
+        };
+        assert!(kinds.get(want).is_some_and(|&n| n > 10), "{name}: {kinds:?}");
+    }
+}
+
+fn setup() -> Setup {
+    Setup { node_id: "n0".into(), node_ids: vec!["n0".into()], args: vec![], seed: 0 }
+}
+
+/// A real echo node whose output is tampered with after `init`.
+struct Tamper {
+    inner: Box<dyn Machine>,
+    mode: &'static str,
+    armed: bool,
+}
+
+impl Machine for Tamper {
+    fn handle_line(&mut self, now: Instant, line: &mut [u8], len: usize, out: &mut Output) {
+        self.inner.handle_line(now, line, len, out);
+        if !std::mem::replace(&mut self.armed, true) {
+            return;
+        }
+        let text = String::from_utf8(std::mem::take(&mut out.msgs)).unwrap();
+        let extra = |l: &str| format!("{text}{l}\n");
+        out.msgs = match self.mode {
+            "fake reply" => {
+                extra(r#"{"src":"n0","dest":"c1","body":{"type":"echo_ok","in_reply_to":424242}}"#)
+            }
+            "no newline" => text.trim_end().to_owned(),
+            "not json" => extra("hello"),
+            "wrong src" => text.replace(r#""src":"n0""#, r#""src":"n7""#),
+            // The same reply again, with a fresh msg_id of its own.
+            "twice" => format!("{text}{}", text.replace(r#""msg_id":"#, r#""msg_id":9"#)),
+            "extra key" => extra(r#"{"src":"n0","dest":"c1","body":{"type":"x"},"id":3}"#),
+            "unknown dest" => extra(r#"{"src":"n0","dest":"c77","body":{"type":"x"}}"#),
+            "reused id" => extra(r#"{"src":"n0","dest":"n0","body":{"type":"ping","msg_id":1}}"#),
+            "tampered echo" => match text.find(r#","echo":"#) {
+                Some(i) => format!("{},\"echo\":\"tampered\"}}}}\n", &text[..i]),
+                None => text,
+            },
+            "error without text" => text.replace(r#","text":"#, r#","txt":"#),
+            _ => unreachable!(),
+        }
+        .into_bytes();
+    }
+
+    fn handle_timeout(&mut self, now: Instant, out: &mut Output) {
+        self.inner.handle_timeout(now, out);
+    }
+
+    fn poll_timeout(&self) -> Option<Instant> {
+        self.inner.poll_timeout()
+    }
+}
+
+#[test]
+fn the_machine_checker_rejects_broken_output() {
+    let echo = br#"{"src":"c1","dest":"n0","body":{"type":"echo","msg_id":2,"echo":"hi"}}"#;
+    let unknown = br#"{"src":"c1","dest":"n0","body":{"type":"frob","msg_id":3}}"#;
+    for (mode, input, want) in [
+        ("fake reply", &echo[..], "never sent"),
+        ("no newline", echo, "newline"),
+        ("not json", echo, "not JSON"),
+        ("wrong src", echo, "not the node's id"),
+        ("twice", echo, "second reply"),
+        ("extra key", echo, "top-level key"),
+        ("unknown dest", echo, "never spoke"),
+        ("reused id", echo, "used twice"),
+        ("tampered echo", echo, "echoed"),
+        ("error without text", unknown, "text"),
+    ] {
+        let inner = crate::workload::machine("echo", vec![], 0).unwrap();
+        let m = Box::new(Tamper { inner, mode, armed: false });
+        let mut r = Runner::new(m, "echo", setup()).unwrap();
+        let err = r.feed(input).expect_err(mode);
+        assert!(err.what.contains(want), "{mode}: {err}");
+    }
+    // The untampered node passes the same inputs.
+    let mut r =
+        Runner::new(crate::workload::machine("echo", vec![], 0).unwrap(), "echo", setup()).unwrap();
+    r.feed(echo).unwrap();
+    r.feed(unknown).unwrap();
+}
+
+/// A node that breaks every workload's promise: it forgets values, under-counts, reuses
+/// offsets and ids, and does not read its own writes.
+struct Liar;
+
+impl Workload for Liar {
+    type Timer = ();
+    type Call = ();
+
+    fn init(_: &mut Ctx<'_, Self>, _: &[String]) -> Self {
+        Liar
+    }
+
+    fn on_request(&mut self, req: &Msg<'_, '_>, cx: &mut Ctx<'_, Self>) -> Result<(), Reject> {
+        match req.kind {
+            "broadcast" => cx.reply(req, "broadcast_ok", |_| {}),
+            "add" => cx.reply(req, "add_ok", |_| {}),
+            "read" => cx.reply(req, "read_ok", |b| {
+                b.u64("value", 0).u64s("messages", []);
+            }),
+            "send" => cx.reply(req, "send_ok", |b| {
+                b.u64("offset", 0);
+            }),
+            "generate" => cx.reply(req, "generate_ok", |b| {
+                b.u64("id", 7);
+            }),
+            "txn" => cx.reply(req, "txn_ok", |b| {
+                b.arr("txn", |a| {
+                    a.arr(|m| {
+                        m.str("w").i64(1).i64(5);
+                    })
+                    .arr(|m| {
+                        m.str("r").i64(1).null();
+                    });
+                });
+            }),
+            other => return Err(Reject::unsupported(other)),
+        };
+        Ok(())
+    }
+}
+
+#[test]
+fn the_machine_checker_rejects_broken_promises() {
+    let req = |id: u64, body: &str| {
+        format!(r#"{{"src":"c1","dest":"n0","body":{{"msg_id":{id},{body}}}}}"#).into_bytes()
+    };
+    for (workload, first, second, want) in [
+        ("broadcast", r#""type":"broadcast","message":3"#, r#""type":"read""#, "missing"),
+        ("g-counter", r#""type":"add","delta":3"#, r#""type":"read""#, "below"),
+        (
+            "kafka",
+            r#""type":"send","key":"k","msg":1"#,
+            r#""type":"send","key":"k","msg":2"#,
+            "twice",
+        ),
+        ("unique-ids", r#""type":"generate""#, r#""type":"generate""#, "twice"),
+        (
+            "txn-rw-register",
+            r#""type":"txn","txn":[["w",1,5],["r",1,null]]"#,
+            r#""type":"frob""#,
+            "after writing",
+        ),
+    ] {
+        let mut r = Runner::new(Box::new(Node::<Liar>::new(vec![], 0)), workload, setup()).unwrap();
+        let err = r.feed(&req(2, first)).and_then(|()| r.feed(&req(3, second)));
+        let err = err.expect_err(workload);
+        assert!(err.what.contains(want), "{workload}: {err}");
+    }
+}
+
+/// A node whose timer is always due.
+struct Spinner(Box<dyn Machine>);
+
+impl Machine for Spinner {
+    fn handle_line(&mut self, now: Instant, line: &mut [u8], len: usize, out: &mut Output) {
+        self.0.handle_line(now, line, len, out);
+    }
+
+    fn handle_timeout(&mut self, _: Instant, _: &mut Output) {}
+
+    fn poll_timeout(&self) -> Option<Instant> {
+        Some(Instant::ZERO)
+    }
+}
+
+#[test]
+fn the_machine_checker_rejects_a_timer_that_stays_due() {
+    let inner = crate::workload::machine("echo", vec![], 0).unwrap();
+    let mut r = Runner::new(Box::new(Spinner(inner)), "echo", setup()).unwrap();
+    let err = r.advance(std::time::Duration::from_millis(1)).unwrap_err();
+    assert!(err.what.contains("spin"), "{err}");
+}
+
+#[test]
+fn the_committed_corpora_replay_cleanly() {
+    // fuzz/corpus/<target>/ holds the minimised seed corpus and fuzz/regressions/<target>/ every
+    // input that once broke an invariant: both replay here on every `cargo test`.
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz");
+    type Harness = fn(&[u8]) -> Result<(), Violation>;
+    let targets: [(&str, Harness); 8] = [
+        ("framer", framer),
+        ("parser", parser),
+        ("echo", |d| machine::run("echo", d).map(drop)),
+        ("unique_ids", |d| machine::run("unique-ids", d).map(drop)),
+        ("broadcast", |d| machine::run("broadcast", d).map(drop)),
+        ("g_counter", |d| machine::run("g-counter", d).map(drop)),
+        ("kafka", |d| machine::run("kafka", d).map(drop)),
+        ("txn_rw_register", |d| machine::run("txn-rw-register", d).map(drop)),
+    ];
+    let mut replayed = 0;
+    for (target, run) in targets {
+        for dir in ["corpus", "regressions"] {
+            let Ok(entries) = std::fs::read_dir(root.join(dir).join(target)) else { continue };
+            for e in entries {
+                let path = e.unwrap().path();
+                let data = std::fs::read(&path).unwrap();
+                if let Err(v) = run(&data) {
+                    panic!("{}: {v}", path.display());
+                }
+                replayed += 1;
+            }
+        }
+    }
+    println!("replayed {replayed} inputs");
+}
