@@ -11,15 +11,27 @@ use super::json::Val;
 
 /// Appends the decimal digits of `v`.
 pub fn write_u64(buf: &mut Vec<u8>, mut v: u64) {
+    // Two digits per division, from a table of "00".."99".
+    const PAIRS: &[u8; 200] = b"0001020304050607080910111213141516171819\
+        2021222324252627282930313233343536373839\
+        4041424344454647484950515253545556575859\
+        6061626364656667686970717273747576777879\
+        8081828384858687888990919293949596979899";
     let mut tmp = [0u8; 20];
     let mut i = tmp.len();
-    loop {
+    while v >= 100 {
+        let pair = (v % 100) as usize * 2;
+        v /= 100;
+        i -= 2;
+        tmp[i..i + 2].copy_from_slice(&PAIRS[pair..pair + 2]);
+    }
+    if v >= 10 {
+        let pair = v as usize * 2;
+        i -= 2;
+        tmp[i..i + 2].copy_from_slice(&PAIRS[pair..pair + 2]);
+    } else {
         i -= 1;
-        tmp[i] = b'0' + (v % 10) as u8;
-        v /= 10;
-        if v == 0 {
-            break;
-        }
+        tmp[i] = b'0' + v as u8;
     }
     buf.extend_from_slice(&tmp[i..]);
 }
@@ -60,19 +72,48 @@ pub const NEEDS_ESCAPE: [bool; 256] = {
     t
 };
 
+/// Index of the first `"`, `\\` or control byte at or after `i` (or `b.len()`), eight
+/// bytes at a time.
+#[inline(always)]
+pub(crate) fn find_stop(b: &[u8], mut i: usize) -> usize {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    while let Some(chunk) = b.get(i..i + 8) {
+        let w = u64::from_le_bytes(chunk.try_into().expect("8 bytes"));
+        // A byte is zero in `x` iff it matched; `(x - ONES) & !x & HIGH` flags zero bytes
+        // (exactly for the lowest one, which is all we use).
+        let quote = w ^ (ONES * u64::from(b'"'));
+        let slash = w ^ (ONES * u64::from(b'\\'));
+        let hits = (quote.wrapping_sub(ONES) & !quote)
+            | (slash.wrapping_sub(ONES) & !slash)
+            // Bytes below 0x20: subtracting 0x20 borrows into the high bit of such a byte
+            // (only bytes without their own high bit count).
+            | (w.wrapping_sub(ONES * 0x20) & !w);
+        let hits = hits & HIGH;
+        if hits != 0 {
+            return i + (hits.trailing_zeros() / 8) as usize;
+        }
+        i += 8;
+    }
+    while i < b.len() && !NEEDS_ESCAPE[usize::from(b[i])] {
+        i += 1;
+    }
+    i
+}
+
 /// Appends `s` as a JSON string literal, quotes included.
 #[inline]
 pub fn write_str(buf: &mut Vec<u8>, s: &str) {
     let bytes = s.as_bytes();
-    match bytes.iter().position(|&b| NEEDS_ESCAPE[usize::from(b)]) {
-        None => {
-            // The common case: nothing to escape, one reservation, one copy.
-            buf.reserve(bytes.len() + 2);
-            buf.push(b'"');
-            buf.extend_from_slice(bytes);
-            buf.push(b'"');
-        }
-        Some(first) => write_escaped(buf, bytes, first),
+    let first = find_stop(bytes, 0);
+    if first == bytes.len() {
+        // The common case: nothing to escape, one reservation, one copy.
+        buf.reserve(bytes.len() + 2);
+        buf.push(b'"');
+        buf.extend_from_slice(bytes);
+        buf.push(b'"');
+    } else {
+        write_escaped(buf, bytes, first);
     }
 }
 
@@ -417,7 +458,11 @@ mod tests {
     #[test]
     fn integers_format_at_the_edges() {
         let mut out = Vec::new();
-        for v in [0, 9, 10, u64::MAX] {
+        let powers = (0..20).flat_map(|p| {
+            let x = 10u64.pow(p);
+            [x - 1, x, x + 1]
+        });
+        for v in powers.chain([99, 100, 101, 12_345, u64::MAX, u64::MAX - 1]) {
             out.clear();
             write_u64(&mut out, v);
             assert_eq!(out, v.to_string().as_bytes());

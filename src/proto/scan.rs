@@ -20,7 +20,7 @@ use simd_json::{Node, StaticNode};
 
 // The bytes that end the fast string scan are exactly those a JSON string cannot hold
 // unescaped: `"`, `\\` and control characters.
-use super::encode::NEEDS_ESCAPE as STOP;
+use super::encode::find_stop;
 
 /// Lines up to this many bytes take the scalar path; longer ones go to simd-json.
 pub const SMALL_LINE: usize = 1024;
@@ -88,35 +88,6 @@ fn skip_ws(b: &[u8], mut i: usize) -> usize {
         return i;
     }
     while i < b.len() && is_ws(b[i]) {
-        i += 1;
-    }
-    i
-}
-
-/// Index of the first `"`, `\\` or control byte at or after `i` (or `b.len()`), eight
-/// bytes at a time.
-#[inline(always)]
-fn find_stop(b: &[u8], mut i: usize) -> usize {
-    const ONES: u64 = 0x0101_0101_0101_0101;
-    const HIGH: u64 = 0x8080_8080_8080_8080;
-    while let Some(chunk) = b.get(i..i + 8) {
-        let w = u64::from_le_bytes(chunk.try_into().expect("8 bytes"));
-        // A byte is zero in `x` iff it matched; `(x - ONES) & !x & HIGH` flags zero bytes
-        // (exactly for the lowest one, which is all we use).
-        let quote = w ^ (ONES * u64::from(b'"'));
-        let slash = w ^ (ONES * u64::from(b'\\'));
-        let hits = (quote.wrapping_sub(ONES) & !quote)
-            | (slash.wrapping_sub(ONES) & !slash)
-            // Bytes below 0x20: subtracting 0x20 borrows into the high bit of such a byte
-            // (only bytes without their own high bit count).
-            | (w.wrapping_sub(ONES * 0x20) & !w);
-        let hits = hits & HIGH;
-        if hits != 0 {
-            return i + (hits.trailing_zeros() / 8) as usize;
-        }
-        i += 8;
-    }
-    while i < b.len() && !STOP[usize::from(b[i])] {
         i += 1;
     }
     i
