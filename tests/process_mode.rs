@@ -122,6 +122,20 @@ fn a_wrong_payload_is_invalid_through_the_cli() {
 }
 
 #[test]
+fn help_prints_usage_and_a_bad_flag_exits_254() {
+    let glomers = || Command::new(env!("CARGO_BIN_EXE_glomers"));
+    for args in [&["test", "--help"][..], &["sweep", "-h"], &["--help"]] {
+        let run = glomers().args(args).output().expect("the glomers binary runs");
+        let stdout = String::from_utf8_lossy(&run.stdout);
+        assert_eq!(run.status.code(), Some(0), "{args:?}");
+        assert!(stdout.starts_with("usage: glomers test"), "{args:?}: {stdout}");
+    }
+    let run = glomers().args(["test", "--no-such-flag"]).output().expect("runs");
+    assert_eq!(run.status.code(), Some(254));
+    assert!(String::from_utf8_lossy(&run.stderr).contains("--no-such-flag"));
+}
+
+#[test]
 fn a_non_json_line_is_a_node_fault_and_ops_time_out() {
     let out = run_sh("garbage", "garbage", 1);
     assert_eq!(out.exit_code, 1, "{}", out.summary);

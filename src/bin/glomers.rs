@@ -48,6 +48,10 @@ macro_rules! out {
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.first().map(String::as_str) {
+        Some("test" | "sweep") if wants_help(&args[1..]) => {
+            out!("{USAGE}");
+            ExitCode::SUCCESS
+        }
         Some("test") => test(&args[1..]),
         Some("sweep") => sweep(&args[1..]),
         Some("-h" | "--help" | "help") | None => {
@@ -59,6 +63,12 @@ fn main() -> ExitCode {
             ExitCode::from(254)
         }
     }
+}
+
+/// Whether `-h`/`--help` comes before the node's own words (after `--bin FILE` or `--`, a
+/// `--help` belongs to the node).
+fn wants_help(args: &[String]) -> bool {
+    args.iter().take_while(|a| *a != "--bin" && *a != "--").any(|a| a == "-h" || a == "--help")
 }
 
 fn test(args: &[String]) -> ExitCode {
