@@ -18,6 +18,8 @@ for t in ${TARGETS:-$all}; do
   nice cargo fuzz run -a "${san[@]}" "$t" "$new" "corpus/$t" "work/corpus/$t" -- \
     -set_cover_merge=1 >"work/logs/$t.merge.log" 2>&1
   rm -f "corpus/$t"/*
-  ls -S "$new" | head -n "$max" | while read -r f; do cp "$new/$f" "corpus/$t/"; done
+  # Not `ls | head`: under pipefail, ls dying of SIGPIPE would end the script.
+  mapfile -t largest < <(ls -S "$new")
+  for f in "${largest[@]:0:$max}"; do cp "$new/$f" "corpus/$t/"; done
   echo "$t: $(ls "$new" | wc -l) after merge, $(ls "corpus/$t" | wc -l) kept"
 done

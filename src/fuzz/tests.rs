@@ -273,6 +273,7 @@ fn the_committed_corpora_replay_cleanly() {
     ];
     let mut replayed = 0;
     for (target, run) in targets {
+        let before = replayed;
         for dir in ["corpus", "regressions"] {
             let Ok(entries) = std::fs::read_dir(root.join(dir).join(target)) else { continue };
             for e in entries {
@@ -284,6 +285,8 @@ fn the_committed_corpora_replay_cleanly() {
                 replayed += 1;
             }
         }
+        // An empty or missing corpus would make this test pass by replaying nothing.
+        assert!(replayed > before, "fuzz/corpus/{target}/ holds no inputs");
     }
     println!("replayed {replayed} inputs");
 }
