@@ -101,19 +101,57 @@ pub(crate) fn find_stop(b: &[u8], mut i: usize) -> usize {
     i
 }
 
+/// True when the eight bytes of `w` include a `"`, a `\\` or a control byte.
+#[inline(always)]
+const fn word_has_stop(w: u64) -> bool {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let quote = w ^ (ONES * b'"' as u64);
+    let slash = w ^ (ONES * b'\\' as u64);
+    let hits = (quote.wrapping_sub(ONES) & !quote)
+        | (slash.wrapping_sub(ONES) & !slash)
+        | (w.wrapping_sub(ONES * 0x20) & !w);
+    hits & HIGH != 0
+}
+
+/// True when `b` holds a byte that must be escaped. Short strings (ids, types, keys) are
+/// tested as one word built from overlapping loads, with no byte loop.
+#[inline(always)]
+fn needs_escape(b: &[u8]) -> bool {
+    let n = b.len();
+    let load4 = |at: usize| u32::from_le_bytes(b[at..at + 4].try_into().expect("4 bytes"));
+    let load8 = |at: usize| u64::from_le_bytes(b[at..at + 8].try_into().expect("8 bytes"));
+    match n {
+        0 => false,
+        // Lanes may repeat a byte: this is a membership test, repeats change nothing.
+        1..=3 => word_has_stop(u64::from_le_bytes([
+            b[0],
+            b[n / 2],
+            b[n - 1],
+            b[0],
+            b[0],
+            b[0],
+            b[0],
+            b[0],
+        ])),
+        4..=8 => word_has_stop(u64::from(load4(0)) | u64::from(load4(n - 4)) << 32),
+        9..=16 => word_has_stop(load8(0)) || word_has_stop(load8(n - 8)),
+        _ => find_stop(b, 0) < n,
+    }
+}
+
 /// Appends `s` as a JSON string literal, quotes included.
 #[inline]
 pub fn write_str(buf: &mut Vec<u8>, s: &str) {
     let bytes = s.as_bytes();
-    let first = find_stop(bytes, 0);
-    if first == bytes.len() {
+    if !needs_escape(bytes) {
         // The common case: nothing to escape, one reservation, one copy.
         buf.reserve(bytes.len() + 2);
         buf.push(b'"');
         buf.extend_from_slice(bytes);
         buf.push(b'"');
     } else {
-        write_escaped(buf, bytes, first);
+        write_escaped(buf, bytes, find_stop(bytes, 0));
     }
 }
 
@@ -157,6 +195,12 @@ pub fn write_val(buf: &mut Vec<u8>, v: Val<'_, '_>) {
         object: bool,
         items: usize,
         done: usize,
+    }
+    // A scalar (the usual payload) needs no container bookkeeping.
+    match v.nodes() {
+        [Node::String(s)] => return write_str(buf, s),
+        [Node::Static(StaticNode::U64(u))] => return write_u64(buf, *u),
+        _ => {}
     }
     let mut stack: SmallVec<[Open; 32]> = SmallVec::new();
     for node in v.nodes() {
@@ -378,6 +422,32 @@ pub fn write_message(buf: &mut Vec<u8>, h: Header<'_>, fields: impl FnOnce(&mut 
     buf.extend_from_slice(b"{\"src\":");
     write_str(buf, h.src);
     buf.extend_from_slice(b",\"dest\":");
+    write_rest(buf, h, fields);
+}
+
+/// The start of every message `src` sends, `{"src":"<src>","dest":`, encoded once so each
+/// message can begin with one copy (see [`write_message_prefixed`]).
+pub fn message_prefix(src: &str) -> Vec<u8> {
+    let mut prefix = b"{\"src\":".to_vec();
+    write_str(&mut prefix, src);
+    prefix.extend_from_slice(b",\"dest\":");
+    prefix
+}
+
+/// [`write_message`] for a sender whose [`message_prefix`] is `prefix` (`h.src` is ignored).
+pub fn write_message_prefixed(
+    buf: &mut Vec<u8>,
+    prefix: &[u8],
+    h: Header<'_>,
+    fields: impl FnOnce(&mut ObjWriter<'_>),
+) {
+    buf.extend_from_slice(prefix);
+    write_rest(buf, h, fields);
+}
+
+/// Everything after `"dest":`.
+#[inline(always)]
+fn write_rest(buf: &mut Vec<u8>, h: Header<'_>, fields: impl FnOnce(&mut ObjWriter<'_>)) {
     write_str(buf, h.dest);
     buf.extend_from_slice(b",\"body\":{\"type\":");
     write_str(buf, h.kind);
@@ -403,6 +473,41 @@ mod tests {
         let mut out = Vec::new();
         write_val(&mut out, Val::new(&tape.0).unwrap());
         String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn needs_escape_finds_a_stop_byte_at_every_position_of_every_length() {
+        for n in 0..40 {
+            let clean: Vec<u8> = (0..n).map(|k| b"aZ ~\x7f\xc3\xa9!#"[k % 9]).collect();
+            assert!(!needs_escape(&clean), "clean, length {n}");
+            for at in 0..n {
+                for stop in [b'"', b'\\', 0x00, 0x1f, b'\n'] {
+                    let mut b = clean.clone();
+                    b[at] = stop;
+                    assert!(needs_escape(&b), "length {n}, {stop:#x} at {at}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn prefixed_messages_match_plain_ones() {
+        let h = Header {
+            src: "n\"1",
+            dest: "c1",
+            kind: "echo_ok",
+            msg_id: Some(3),
+            in_reply_to: Some(2),
+        };
+        let (mut a, mut b) = (Vec::new(), Vec::new());
+        write_message(&mut a, h, |o| {
+            o.str("echo", "x");
+        });
+        write_message_prefixed(&mut b, &message_prefix("n\"1"), h, |o| {
+            o.str("echo", "x");
+        });
+        assert_eq!(a, b);
+        assert!(a.starts_with(br#"{"src":"n\"1","dest":"c1","body":{"type":"echo_ok""#));
     }
 
     #[test]

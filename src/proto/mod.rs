@@ -136,15 +136,19 @@ impl<'t, 'i> Msg<'t, 'i> {
                 _ => {}
             }
         }
-        let src = src
-            .and_then(Val::as_str)
-            .ok_or(ParseError::Envelope("`src` missing or not a string"))?;
-        let dest = dest
-            .and_then(Val::as_str)
-            .ok_or(ParseError::Envelope("`dest` missing or not a string"))?;
-        let body = body
-            .and_then(Val::as_object)
-            .ok_or(ParseError::Envelope("`body` missing or not an object"))?;
+        Self::from_parts(src.map(Val::as_str), dest.map(Val::as_str), body.map(Val::as_object))
+    }
+
+    /// Builds a message from its top-level members (`Some(None)`: present with the wrong
+    /// type), reading the body's envelope fields.
+    pub fn from_parts(
+        src: Option<Option<&'i str>>,
+        dest: Option<Option<&'i str>>,
+        body: Option<Option<Obj<'t, 'i>>>,
+    ) -> Result<Self, ParseError<'i>> {
+        let src = src.flatten().ok_or(ParseError::Envelope("`src` missing or not a string"))?;
+        let dest = dest.flatten().ok_or(ParseError::Envelope("`dest` missing or not a string"))?;
+        let body = body.flatten().ok_or(ParseError::Envelope("`body` missing or not an object"))?;
         let mut kind = None;
         let mut msg_id = None;
         let mut in_reply_to = None;
@@ -262,6 +266,25 @@ impl Parser {
         len: usize,
         f: impl FnOnce(Result<Msg<'_, 'i>, ParseError<'i>>) -> R,
     ) -> R {
+        if len <= scan::SMALL_LINE {
+            let mut tape: Tape<'i> = self.tape.take().unwrap_or_else(Tape::null).reset();
+            let parsed = scan::parse_message(line, len, &mut tape.0, &mut self.scratch, MAX_DEPTH);
+            let result = match parsed {
+                Err(e) => f(Err(ParseError::Json(JsonError::Scan(e)))),
+                Ok(Some(env)) => {
+                    let body = env.body.map(|object| {
+                        if object { Val::new(&tape.0).and_then(Val::as_object) } else { None }
+                    });
+                    f(Msg::from_parts(env.src, env.dest, body))
+                }
+                Ok(None) => match Val::new(&tape.0) {
+                    None => f(Err(ParseError::Envelope("empty line"))),
+                    Some(v) => f(Msg::from_val(v)),
+                },
+            };
+            self.tape = Some(tape.reset());
+            return result;
+        }
         self.parse_value(line, len, |v| match v {
             Err(e) => f(Err(ParseError::Json(e))),
             Ok(None) => f(Err(ParseError::Envelope("empty line"))),
@@ -356,6 +379,112 @@ mod tests {
         let len = invalid_utf8.len();
         Parser::new()
             .parse(&mut invalid_utf8, len, |m| assert!(matches!(m, Err(ParseError::Json(_)))));
+    }
+
+    /// A random message-like line: top-level members in any order, sometimes repeated,
+    /// missing or of the wrong type, with escapes, non-ASCII text and nested values.
+    fn gen_line(rng: &mut crate::rng::Rng) -> String {
+        fn scalar(rng: &mut crate::rng::Rng) -> String {
+            rng.pick(&[
+                "\"c1\"",
+                "\"n1\"",
+                "\"é\"",
+                "\"a\\\"b\"",
+                "\"\\u0041\"",
+                "7",
+                "-3",
+                "1.5",
+                "null",
+                "true",
+                "[1,\"x\",{}]",
+                "{\"k\":[2]}",
+                "\"\"",
+            ])
+            .to_string()
+        }
+        let mut members = Vec::new();
+        // Usually a well-formed envelope, in any order; then extra or broken members.
+        if rng.chance(0.7) {
+            let ty = if rng.chance(0.9) { "\"echo\"" } else { "3" };
+            members.push(format!("\"src\":{}", rng.pick(&["\"c1\"", "\"é\""])));
+            members.push("\"dest\":\"n1\"".to_string());
+            members.push(format!("\"body\":{{\"type\":{ty},\"msg_id\":{}}}", rng.below(9)));
+            rng.shuffle(&mut members);
+        }
+        for _ in 0..rng.below(4) {
+            let key = *rng.pick(&["src", "dest", "body", "id", "x", "s\\u0072c", "bodyx"]);
+            let val = if key == "body" && rng.chance(0.8) {
+                let mut fields = Vec::new();
+                for _ in 0..rng.below(5) {
+                    let k = *rng.pick(&["type", "msg_id", "in_reply_to", "echo", "t\\u0079pe"]);
+                    let v = match k {
+                        "type" if rng.chance(0.7) => (*rng.pick(&["\"echo\"", "\"e\\nx\""])).into(),
+                        "msg_id" | "in_reply_to" if rng.chance(0.7) => rng.below(1000).to_string(),
+                        _ => scalar(rng),
+                    };
+                    fields.push(format!("\"{k}\":{v}"));
+                }
+                format!("{{{}}}", fields.join(","))
+            } else {
+                scalar(rng)
+            };
+            members.push(format!("\"{key}\"{}:{}", if rng.chance(0.1) { " " } else { "" }, val));
+        }
+        let mut line = format!("{{{}}}", members.join(","));
+        if rng.chance(0.05) {
+            line = scalar(rng);
+        }
+        if rng.chance(0.05) {
+            line = format!(" {line} ");
+        }
+        line
+    }
+
+    /// Parses through the general route (whole value on the tape, then `Msg::from_val`) and
+    /// renders the outcome; JSON errors compare by class only (the routes may name different
+    /// first faults).
+    fn reference(line: &[u8]) -> String {
+        let mut p = Parser::new();
+        let mut b = line.to_vec();
+        let len = b.len();
+        p.parse_value(&mut b, len, |v| match v {
+            Err(_) => "json error".to_string(),
+            Ok(None) => "empty".to_string(),
+            Ok(Some(v)) => render(Msg::from_val(v)),
+        })
+    }
+
+    fn render(m: Result<Msg<'_, '_>, ParseError<'_>>) -> String {
+        match m {
+            Ok(m) => format!("{m:?}"),
+            Err(ParseError::Json(_)) => "json error".to_string(),
+            Err(e) => format!("{e:?}"),
+        }
+    }
+
+    #[test]
+    fn the_message_route_agrees_with_the_general_route() {
+        let mut rng = crate::rng::Rng::new(0xe4e1);
+        let mut routes = [0usize; 2];
+        for round in 0..30_000 {
+            let mut line = gen_line(&mut rng).into_bytes();
+            if rng.chance(0.3) && !line.is_empty() {
+                let at = rng.below(line.len() as u64) as usize;
+                match rng.below(3) {
+                    0 => line[at] = *rng.pick(b"{}[],:\"\\0 \x01\xff"),
+                    1 => line.insert(at, *rng.pick(b"{}[],:\"\\0 ")),
+                    _ => line.truncate(at),
+                }
+            }
+            let mut b = line.clone();
+            let len = b.len();
+            let got = Parser::new().parse(&mut b, len, render);
+            let want = reference(&line);
+            routes[usize::from(got.starts_with("Msg"))] += 1;
+            assert_eq!(got, want, "round {round}: {:?}", String::from_utf8_lossy(&line));
+        }
+        // Both outcomes are exercised in volume.
+        assert!(routes.iter().all(|&n| n > 3_000), "{routes:?}");
     }
 
     #[test]

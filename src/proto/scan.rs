@@ -12,9 +12,13 @@
 //! included) in place, bounds nesting at [`crate::proto::MAX_DEPTH`], and types numbers as
 //! simd-json does (`U64` for non-negative integers, `I64` for negative ones, `F64` for
 //! fractions and exponents; anything beyond 64 bits, or an infinite float, is an error).
-//! Strings borrow from the line without `unsafe`: the scan works on the line mutably
-//! (unescaping in place) and records each string's span; once the whole line is scanned it is
-//! re-borrowed as shared and the string nodes are filled in, each validated as UTF-8.
+//!
+//! One word-at-a-time pass first classifies the line. A line with no backslash (nearly every
+//! machine-written message) needs no unescaping: it is borrowed as a `str` (all-ASCII lines
+//! skip the UTF-8 pass, the one `unsafe` here) and each string goes onto the tape as it is met.
+//! A line with escapes is scanned mutably, unescaping in place, and its strings are filled
+//! in and UTF-8-checked once the scan is over. [`parse_message`] also reads a message's top
+//! level itself, so only the body goes onto the tape.
 
 use simd_json::{Node, StaticNode};
 
@@ -189,8 +193,31 @@ fn digits(b: &[u8], mut i: usize) -> Result<usize, ScanError> {
 }
 
 /// Scans the number starting at `i`. Returns it and the index after it.
-#[inline]
-fn number(b: &[u8], mut i: usize) -> Result<(StaticNode, usize), ScanError> {
+#[inline(always)]
+fn number(b: &[u8], i: usize) -> Result<(StaticNode, usize), ScanError> {
+    // The common case, every msg_id and most values: up to 19 digits with no leading zero,
+    // no sign, fraction or exponent, then a delimiter. Nineteen digits cannot overflow.
+    let mut v = 0u64;
+    let mut j = i;
+    while j < b.len() && j - i < 19 {
+        let d = b[j].wrapping_sub(b'0');
+        if d > 9 {
+            break;
+        }
+        v = v * 10 + u64::from(d);
+        j += 1;
+    }
+    let first_ok = j == i + 1 || b[i] != b'0';
+    if j > i && first_ok && matches!(b.get(j), Some(b',' | b']' | b'}') | None) {
+        return Ok((StaticNode::U64(v), j));
+    }
+    number_slow(b, i)
+}
+
+/// [`number`] for everything else: signs, fractions, exponents, long or malformed numbers.
+#[cold]
+#[inline(never)]
+fn number_slow(b: &[u8], mut i: usize) -> Result<(StaticNode, usize), ScanError> {
     let first = i;
     let negative = b[i] == b'-';
     if negative {
@@ -201,6 +228,15 @@ fn number(b: &[u8], mut i: usize) -> Result<(StaticNode, usize), ScanError> {
     match b.get(i) {
         Some(b'0') => i += 1,
         Some(b'1'..=b'9') => {
+            // Nineteen digits cannot overflow a u64; only longer runs need checking.
+            let start = i;
+            while let Some(&d @ b'0'..=b'9') = b.get(i) {
+                if i - start == 19 {
+                    break;
+                }
+                v = v * 10 + u64::from(d - b'0');
+                i += 1;
+            }
             while let Some(&d @ b'0'..=b'9') = b.get(i) {
                 match v.checked_mul(10).and_then(|v| v.checked_add(u64::from(d - b'0'))) {
                     Some(n) => v = n,
@@ -252,6 +288,11 @@ fn number(b: &[u8], mut i: usize) -> Result<(StaticNode, usize), ScanError> {
 }
 
 /// Parses `line[..len]` into `tape` (cleared first), using `scratch` for its stacks.
+///
+/// Two passes over the input pick the route: a line that is valid UTF-8 and holds no
+/// backslash (almost every machine-written message) is scanned as a shared `&str`, each
+/// string going onto the tape as it is met; any other line is scanned mutably, unescaping
+/// in place, and its strings are filled in afterwards. Both routes run the same scanner.
 pub fn parse<'i>(
     line: &'i mut [u8],
     len: usize,
@@ -262,9 +303,173 @@ pub fn parse<'i>(
     tape.clear();
     let Scratch { stack, strings } = scratch;
     stack.clear();
-    strings.clear();
     let end = len.min(line.len());
-    scan(&mut line[..end], tape, stack, strings, max_depth)?;
+    let (backslash, ascii) = classify(&line[..end]);
+    if backslash {
+        return parse_escaped(line, end, tape, stack, strings, max_depth);
+    }
+    let text = plain_text(line, end, ascii)?;
+    scan(&mut Plain { text }, tape, stack, max_depth)
+}
+
+/// `line[..end]` as text, for a line without backslashes; `ascii` says `classify` found it
+/// all ASCII.
+#[inline(always)]
+fn plain_text(line: &mut [u8], end: usize, ascii: bool) -> Result<&str, ScanError> {
+    if ascii {
+        let line: &[u8] = line;
+        // SAFETY: `classify` found no byte with the high bit set in `line[..end]`, and ASCII
+        // is valid UTF-8. This skips the second pass `from_utf8` would make over the line.
+        Ok(unsafe { std::str::from_utf8_unchecked(&line[..end]) })
+    } else {
+        // No escapes: a line that is not UTF-8 cannot be JSON (every byte outside a string is
+        // ASCII, and no escape can repair one inside), and one that is needs no rewriting.
+        let text: &str = std::str::from_utf8_mut(&mut line[..end]).map_err(|_| ScanError::Utf8)?;
+        Ok(text)
+    }
+}
+
+/// What the top level of a message line held, read by [`parse_message`].
+///
+/// Each field describes the FIRST member of that name, as a JSON object lookup would.
+#[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
+pub struct Envelope<'i> {
+    /// `src`: `Some(None)` when present but not a string.
+    pub src: Option<Option<&'i str>>,
+    /// `dest`: `Some(None)` when present but not a string.
+    pub dest: Option<Option<&'i str>>,
+    /// `body`: `Some(true)` when it is an object, which is then the whole tape.
+    pub body: Option<bool>,
+}
+
+/// Parses a message line: like [`parse`], but the top-level object's members are read here
+/// instead of going onto the tape. `src` and `dest` come back as borrowed strings and the tape
+/// holds only the body, so nothing has to look them up afterwards.
+///
+/// Lines with escapes, and lines whose value is not an object, are parsed exactly as [`parse`]
+/// would and come back as `Ok(None)`: the tape then holds the whole value, for the caller to
+/// read the usual way. Either way the line is validated completely, so this accepts exactly
+/// the lines [`parse`] accepts.
+pub fn parse_message<'i>(
+    line: &'i mut [u8],
+    len: usize,
+    tape: &mut Vec<Node<'i>>,
+    scratch: &mut Scratch,
+    max_depth: usize,
+) -> Result<Option<Envelope<'i>>, ScanError> {
+    tape.clear();
+    let Scratch { stack, strings } = scratch;
+    stack.clear();
+    let end = len.min(line.len());
+    let (backslash, ascii) = classify(&line[..end]);
+    if backslash {
+        return parse_escaped(line, end, tape, stack, strings, max_depth).map(|()| None);
+    }
+    let text: &'i str = plain_text(line, end, ascii)?;
+    let b = text.as_bytes();
+    let mut p = Plain { text };
+    let mut i = skip_ws(b, 0);
+    if b.get(i) != Some(&b'{') || max_depth == 0 {
+        return scan(&mut p, tape, stack, max_depth).map(|()| None);
+    }
+    // Member values sit one level down.
+    let inner = max_depth - 1;
+    let mut env = Envelope::default();
+    i = skip_ws(b, i + 1);
+    if b.get(i) == Some(&b'}') {
+        i += 1;
+    } else {
+        loop {
+            match b.get(i) {
+                Some(b'"') => {}
+                Some(&c) => return Err(ScanError::Unexpected(c)),
+                None => return Err(ScanError::Eof),
+            }
+            let (key, next) = p.str(i)?;
+            i = colon(b, next)?;
+            let slot = match key {
+                "src" => Some(&mut env.src),
+                "dest" => Some(&mut env.dest),
+                _ => None,
+            };
+            // Every value is scanned (the line must be valid JSON throughout); only the first
+            // object `body` stays on the tape.
+            let mark = tape.len();
+            let mut keep = false;
+            match slot {
+                Some(slot) if b.get(i) == Some(&b'"') => {
+                    let (s, next) = p.str(i)?;
+                    i = next;
+                    slot.get_or_insert(Some(s));
+                }
+                Some(slot) => {
+                    i = value(&mut p, i, tape, stack, inner)?;
+                    slot.get_or_insert(None);
+                }
+                None if key == "body" && env.body.is_none() => {
+                    keep = b.get(i) == Some(&b'{');
+                    i = value(&mut p, i, tape, stack, inner)?;
+                    env.body = Some(keep);
+                }
+                None => i = value(&mut p, i, tape, stack, inner)?,
+            }
+            if !keep {
+                tape.truncate(mark);
+            }
+            let j = skip_ws(b, i);
+            match b.get(j) {
+                Some(b',') => i = skip_ws(b, j + 1),
+                Some(b'}') => {
+                    i = j + 1;
+                    break;
+                }
+                Some(&c) => return Err(ScanError::Unexpected(c)),
+                None => return Err(ScanError::Eof),
+            }
+        }
+    }
+    let i = skip_ws(b, i);
+    if i < b.len() {
+        return Err(ScanError::Trailing);
+    }
+    Ok(Some(env))
+}
+
+/// One pass over the line, eight bytes at a time: does it hold a backslash, and is it all
+/// ASCII?
+#[inline]
+fn classify(b: &[u8]) -> (bool, bool) {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let (mut slash, mut high) = (0u64, 0u64);
+    let mut words = b.chunks_exact(8);
+    for chunk in &mut words {
+        let w = u64::from_le_bytes(chunk.try_into().expect("8 bytes"));
+        let x = w ^ (ONES * u64::from(b'\\'));
+        // `(x - ONES) & !x & HIGH` is non-zero exactly when some byte of `x` is zero, that is
+        // when some byte of `w` is a backslash.
+        slash |= x.wrapping_sub(ONES) & !x;
+        high |= w;
+    }
+    let mut tail = 0u64;
+    let mut tail_slash = false;
+    for &c in words.remainder() {
+        tail |= u64::from(c);
+        tail_slash |= c == b'\\';
+    }
+    (tail_slash || slash & HIGH != 0, (high | tail) & HIGH == 0)
+}
+/// The escaping route: scan mutably, unescaping in place, then fill in the strings.
+fn parse_escaped<'i>(
+    line: &'i mut [u8],
+    end: usize,
+    tape: &mut Vec<Node<'i>>,
+    stack: &mut Vec<Open>,
+    strings: &mut Vec<(u32, u32, u32)>,
+    max_depth: usize,
+) -> Result<(), ScanError> {
+    strings.clear();
+    scan(&mut Escaped { b: &mut line[..end], strings }, tape, stack, max_depth)?;
     // The scan is over: borrow the line as shared and fill in the strings. One UTF-8 check of
     // the whole line usually covers every string (slicing a `str` only checks boundaries);
     // when it fails (invalid bytes, or an escape's leftover bytes splitting a character) each
@@ -282,103 +487,142 @@ pub fn parse<'i>(
     Ok(())
 }
 
-/// Pushes a string placeholder and records its span.
-#[inline]
-fn push_string(
-    b: &mut [u8],
-    i: usize,
-    tape: &mut Vec<Node<'_>>,
-    strings: &mut Vec<(u32, u32, u32)>,
-) -> Result<usize, ScanError> {
-    let (start, n, next) = string(b, i)?;
-    // Lines here are at most SMALL_LINE bytes, far below u32::MAX.
-    strings.push((tape.len() as u32, start as u32, n as u32));
-    tape.push(Node::Static(StaticNode::Null));
-    Ok(next)
+/// The line as the scanner sees it: its bytes, and how a string gets onto the tape.
+trait Input<'i> {
+    /// The line's bytes (as they are now: the escaping route rewrites strings it has passed).
+    fn bytes(&self) -> &[u8];
+    /// Scans the string whose opening quote is at `q`, pushes its tape node and returns the
+    /// index after its closing quote.
+    fn string(&mut self, q: usize, tape: &mut Vec<Node<'i>>) -> Result<usize, ScanError>;
 }
 
-fn scan(
-    b: &mut [u8],
-    tape: &mut Vec<Node<'_>>,
+/// A line with no backslash that is valid UTF-8: strings are borrowed as they are met.
+struct Plain<'i> {
+    text: &'i str,
+}
+
+impl<'i> Input<'i> for Plain<'i> {
+    #[inline(always)]
+    fn bytes(&self) -> &[u8] {
+        self.text.as_bytes()
+    }
+
+    #[inline(always)]
+    fn string(&mut self, q: usize, tape: &mut Vec<Node<'i>>) -> Result<usize, ScanError> {
+        let (s, next) = self.str(q)?;
+        tape.push(Node::String(s));
+        Ok(next)
+    }
+}
+
+impl<'i> Plain<'i> {
+    /// The string whose opening quote is at `q`, and the index after its closing quote.
+    #[inline(always)]
+    fn str(&self, q: usize) -> Result<(&'i str, usize), ScanError> {
+        let text = self.text;
+        let start = q + 1;
+        let end = find_stop(text.as_bytes(), start);
+        match text.as_bytes().get(end) {
+            // Both ends sit next to an ASCII quote, so they are character boundaries.
+            Some(b'"') => Ok((text.get(start..end).ok_or(ScanError::Utf8)?, end + 1)),
+            None => Err(ScanError::Eof),
+            // No backslash on this route: the stop is a control character.
+            Some(_) => Err(ScanError::Control),
+        }
+    }
+}
+
+/// Any other line: scanned mutably, strings unescaped in place and recorded as spans, their
+/// tape nodes placeholders until the scan is over.
+struct Escaped<'a> {
+    b: &'a mut [u8],
+    strings: &'a mut Vec<(u32, u32, u32)>,
+}
+
+impl<'i> Input<'i> for Escaped<'_> {
+    #[inline(always)]
+    fn bytes(&self) -> &[u8] {
+        self.b
+    }
+
+    #[inline]
+    fn string(&mut self, q: usize, tape: &mut Vec<Node<'i>>) -> Result<usize, ScanError> {
+        let (start, n, next) = string(self.b, q)?;
+        // Lines here are at most SMALL_LINE bytes, far below u32::MAX.
+        self.strings.push((tape.len() as u32, start as u32, n as u32));
+        tape.push(Node::Static(StaticNode::Null));
+        Ok(next)
+    }
+}
+
+/// The scanner proper: one left-to-right pass, the innermost open container kept in locals
+/// and the outer ones on `stack`.
+fn scan<'i>(
+    inp: &mut impl Input<'i>,
+    tape: &mut Vec<Node<'i>>,
     stack: &mut Vec<Open>,
-    strings: &mut Vec<(u32, u32, u32)>,
     max_depth: usize,
 ) -> Result<(), ScanError> {
-    let mut i = 0;
-    // Expecting a value (true) or, inside a container, a separator/closer (false).
-    let mut want_value = true;
+    let start = skip_ws(inp.bytes(), 0);
+    let end = value(inp, start, tape, stack, max_depth)?;
+    let end = skip_ws(inp.bytes(), end);
+    if end < inp.bytes().len() { Err(ScanError::Trailing) } else { Ok(()) }
+}
+
+/// Scans the one value starting at `i` (whitespace already skipped) onto the tape and returns
+/// the index just after it. Containers nest at most `max_depth` deep.
+fn value<'i>(
+    inp: &mut impl Input<'i>,
+    mut i: usize,
+    tape: &mut Vec<Node<'i>>,
+    stack: &mut Vec<Open>,
+    max_depth: usize,
+) -> Result<usize, ScanError> {
+    // The innermost open container (meaningless while `depth == 0`).
+    let mut cur = Open { at: 0, len: 0, object: false };
+    let mut depth = 0usize;
     loop {
-        i = skip_ws(b, i);
-        let Some(&c) = b.get(i) else {
-            return if stack.is_empty() && !want_value { Ok(()) } else { Err(ScanError::Eof) };
-        };
-        if !want_value {
-            let Some(top) = stack.last().copied() else { return Err(ScanError::Trailing) };
-            i += 1;
-            match c {
-                b',' if top.object => {
-                    // A key, then a value.
-                    i = skip_ws(b, i);
-                    if b.get(i) != Some(&b'"') {
-                        return Err(b.get(i).map_or(ScanError::Eof, |&c| ScanError::Unexpected(c)));
-                    }
-                    i = push_string(b, i, tape, strings)?;
-                    i = skip_ws(b, i);
-                    match b.get(i) {
-                        Some(b':') => i += 1,
-                        Some(&c) => return Err(ScanError::Unexpected(c)),
-                        None => return Err(ScanError::Eof),
-                    }
-                    want_value = true;
-                }
-                b',' => want_value = true,
-                b'}' if top.object => close(tape, stack, true)?,
-                b']' if !top.object => close(tape, stack, false)?,
-                _ => return Err(ScanError::Unexpected(c)),
-            }
-            continue;
-        }
-        if let Some(top) = stack.last_mut() {
-            top.len += 1;
-        }
+        // A value starts at `i` (whitespace already skipped).
+        let Some(&c) = inp.bytes().get(i) else { return Err(ScanError::Eof) };
         match c {
             b'{' | b'[' => {
-                if stack.len() >= max_depth {
+                if depth >= max_depth {
                     return Err(ScanError::Depth);
                 }
-                i += 1;
                 let object = c == b'{';
-                stack.push(Open { at: tape.len(), len: 0, object });
+                if depth > 0 {
+                    stack.push(cur);
+                }
+                depth += 1;
+                cur = Open { at: tape.len(), len: 0, object };
                 tape.push(if object {
                     Node::Object { len: 0, count: 0 }
                 } else {
                     Node::Array { len: 0, count: 0 }
                 });
-                i = skip_ws(b, i);
-                match (object, b.get(i)) {
-                    (true, Some(b'}')) | (false, Some(b']')) => {
-                        i += 1;
-                        close(tape, stack, object)?;
-                        want_value = false;
+                i = skip_ws(inp.bytes(), i + 1);
+                match inp.bytes().get(i).copied() {
+                    Some(b'}') if object => i += 1,
+                    Some(b']') if !object => i += 1,
+                    Some(b'"') if object => {
+                        cur.len = 1;
+                        i = inp.string(i, tape)?;
+                        i = colon(inp.bytes(), i)?;
+                        continue;
                     }
-                    (true, Some(b'"')) => {
-                        i = push_string(b, i, tape, strings)?;
-                        i = skip_ws(b, i);
-                        match b.get(i) {
-                            Some(b':') => i += 1,
-                            Some(&c) => return Err(ScanError::Unexpected(c)),
-                            None => return Err(ScanError::Eof),
-                        }
+                    Some(_) if !object => {
+                        cur.len = 1;
+                        continue;
                     }
-                    (true, Some(&c)) => return Err(ScanError::Unexpected(c)),
-                    (_, None) => return Err(ScanError::Eof),
-                    (false, Some(_)) => {}
+                    Some(c) => return Err(ScanError::Unexpected(c)),
+                    None => return Err(ScanError::Eof),
                 }
-                continue;
+                // An empty container: closed at once.
+                close(tape, &mut cur, stack, &mut depth);
             }
-            b'"' => i = push_string(b, i, tape, strings)?,
+            b'"' => i = inp.string(i, tape)?,
             b'-' | b'0'..=b'9' => {
-                let (n, next) = number(b, i)?;
+                let (n, next) = number(inp.bytes(), i)?;
                 tape.push(Node::Static(n));
                 i = next;
             }
@@ -388,7 +632,7 @@ fn scan(
                     b'f' => (b"false", StaticNode::Bool(false)),
                     _ => (b"null", StaticNode::Null),
                 };
-                if b.get(i..i + word.len()) != Some(word) {
+                if inp.bytes().get(i..i + word.len()) != Some(word) {
                     return Err(ScanError::Unexpected(c));
                 }
                 i += word.len();
@@ -396,24 +640,63 @@ fn scan(
             }
             _ => return Err(ScanError::Unexpected(c)),
         }
-        want_value = false;
+        // After a value: done at the outermost level, else a separator or a closer.
+        loop {
+            if depth == 0 {
+                return Ok(i);
+            }
+            i = skip_ws(inp.bytes(), i);
+            let Some(&c) = inp.bytes().get(i) else { return Err(ScanError::Eof) };
+            i += 1;
+            match c {
+                b',' => {
+                    cur.len += 1;
+                    i = skip_ws(inp.bytes(), i);
+                    if cur.object {
+                        match inp.bytes().get(i) {
+                            Some(b'"') => {}
+                            Some(&c) => return Err(ScanError::Unexpected(c)),
+                            None => return Err(ScanError::Eof),
+                        }
+                        i = inp.string(i, tape)?;
+                        i = colon(inp.bytes(), i)?;
+                    }
+                    break;
+                }
+                b'}' if cur.object => close(tape, &mut cur, stack, &mut depth),
+                b']' if !cur.object => close(tape, &mut cur, stack, &mut depth),
+                _ => return Err(ScanError::Unexpected(c)),
+            }
+        }
     }
 }
 
-/// Closes the innermost container, writing its member count and subtree size.
-fn close(tape: &mut [Node<'_>], stack: &mut Vec<Open>, object: bool) -> Result<(), ScanError> {
-    let unexpected = ScanError::Unexpected(if object { b'}' } else { b']' });
-    let open = stack.pop().ok_or(unexpected)?;
-    if open.object != object {
-        return Err(unexpected);
-    }
-    let count = tape.len() - open.at - 1;
-    tape[open.at] = if object {
-        Node::Object { len: open.len, count }
+/// Closes the innermost container `cur`: writes its member count and subtree size into its
+/// header, and makes the enclosing container current.
+#[inline(always)]
+fn close(tape: &mut [Node<'_>], cur: &mut Open, stack: &mut Vec<Open>, depth: &mut usize) {
+    let count = tape.len() - cur.at - 1;
+    tape[cur.at] = if cur.object {
+        Node::Object { len: cur.len, count }
     } else {
-        Node::Array { len: open.len, count }
+        Node::Array { len: cur.len, count }
     };
-    Ok(())
+    *depth -= 1;
+    if let Some(outer) = stack.pop() {
+        *cur = outer;
+    }
+}
+
+/// Expects `:` (after optional whitespace) at `i`; returns the index of the value after it
+/// (whitespace skipped).
+#[inline(always)]
+fn colon(b: &[u8], i: usize) -> Result<usize, ScanError> {
+    let i = skip_ws(b, i);
+    match b.get(i) {
+        Some(b':') => Ok(skip_ws(b, i + 1)),
+        Some(&c) => Err(ScanError::Unexpected(c)),
+        None => Err(ScanError::Eof),
+    }
 }
 
 #[cfg(test)]
@@ -441,6 +724,19 @@ mod tests {
         let a = ours(json).ok();
         let b = theirs(json);
         assert_eq!(a, b, "input {:?}", String::from_utf8_lossy(json));
+    }
+
+    #[test]
+    fn classify_agrees_with_byte_tests() {
+        let mut rng = Rng::new(7);
+        for round in 0..20_000 {
+            let len = rng.below(80) as usize;
+            let line: Vec<u8> = (0..len)
+                .map(|_| *rng.pick(&[b'a', b'"', b'\\', 0x5b, 0x5d, 0x7f, 0x80, 0xdc, 0x1c, 0xff]))
+                .collect();
+            let want = (line.contains(&b'\\'), line.is_ascii());
+            assert_eq!(classify(&line), want, "round {round}: {line:?}");
+        }
     }
 
     #[test]
