@@ -123,6 +123,53 @@ impl fmt::Display for FieldError {
     }
 }
 
+/// The body members the runtime itself reads (`type`, `msg_id`, `in_reply_to`), gathered in
+/// one pass over the body's members, in order.
+#[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
+pub struct BodyHead<'i> {
+    /// The last `type` member, if it was a string (a later non-string one clears it).
+    pub kind: Option<&'i str>,
+    /// Some member was named `type`.
+    pub has_type: bool,
+    /// The last valid `msg_id`.
+    pub msg_id: Option<u64>,
+    /// The last valid `in_reply_to`.
+    pub in_reply_to: Option<u64>,
+    /// The last ill-typed `msg_id` or `in_reply_to`.
+    pub bad: Option<FieldError>,
+}
+
+impl<'i> BodyHead<'i> {
+    /// Takes in the body member `key: val` (members are fed in order).
+    #[inline]
+    pub fn member(&mut self, key: &str, val: Val<'_, 'i>) {
+        self.scalar(key, val.as_str(), val.as_u64());
+    }
+
+    /// [`BodyHead::member`] for a value already read: `s` if it is a string, `n` if it is a
+    /// non-negative integer (neither for anything else).
+    #[inline(always)]
+    pub fn scalar(&mut self, key: &str, s: Option<&'i str>, n: Option<u64>) {
+        match key {
+            "type" => {
+                self.kind = s;
+                self.has_type = true;
+            }
+            "msg_id" => match n {
+                Some(id) => self.msg_id = Some(id),
+                None => self.bad = Some(FieldError::invalid("msg_id", "a non-negative integer")),
+            },
+            "in_reply_to" => match n {
+                Some(id) => self.in_reply_to = Some(id),
+                None => {
+                    self.bad = Some(FieldError::invalid("in_reply_to", "a non-negative integer"))
+                }
+            },
+            _ => {}
+        }
+    }
+}
+
 impl<'t, 'i> Msg<'t, 'i> {
     /// Reads the envelope of a parsed line.
     pub fn from_val(v: Val<'t, 'i>) -> Result<Self, ParseError<'i>> {
@@ -136,45 +183,38 @@ impl<'t, 'i> Msg<'t, 'i> {
                 _ => {}
             }
         }
-        Self::from_parts(src.map(Val::as_str), dest.map(Val::as_str), body.map(Val::as_object))
+        let (src, dest) = (src.map(Val::as_str), dest.map(Val::as_str));
+        Self::from_parts(src, dest, body.map(Val::as_object), None)
     }
 
     /// Builds a message from its top-level members (`Some(None)`: present with the wrong
-    /// type), reading the body's envelope fields.
+    /// type) and the body's envelope fields (`head`; read from `body` when `None`).
     pub fn from_parts(
         src: Option<Option<&'i str>>,
         dest: Option<Option<&'i str>>,
         body: Option<Option<Obj<'t, 'i>>>,
+        head: Option<BodyHead<'i>>,
     ) -> Result<Self, ParseError<'i>> {
         let src = src.flatten().ok_or(ParseError::Envelope("`src` missing or not a string"))?;
         let dest = dest.flatten().ok_or(ParseError::Envelope("`dest` missing or not a string"))?;
         let body = body.flatten().ok_or(ParseError::Envelope("`body` missing or not an object"))?;
-        let mut kind = None;
-        let mut msg_id = None;
-        let mut in_reply_to = None;
-        let mut bad = None;
-        for (k, val) in body.iter() {
-            match k {
-                "type" => kind = val.as_str(),
-                "msg_id" => match val.as_u64() {
-                    Some(id) => msg_id = Some(id),
-                    None => bad = Some(FieldError::invalid("msg_id", "a non-negative integer")),
-                },
-                "in_reply_to" => match val.as_u64() {
-                    Some(id) => in_reply_to = Some(id),
-                    None => {
-                        bad = Some(FieldError::invalid("in_reply_to", "a non-negative integer"))
-                    }
-                },
-                _ => {}
+        let head = match head {
+            Some(head) => head,
+            None => {
+                let mut head = BodyHead::default();
+                for (k, val) in body.iter() {
+                    head.member(k, val);
+                }
+                head
             }
-        }
+        };
+        let BodyHead { kind, has_type, msg_id, in_reply_to, bad } = head;
         let body_err = |why| ParseError::Body { src, dest, msg_id, why };
         if let Some(why) = bad {
             return Err(body_err(why));
         }
         let Some(kind) = kind else {
-            let why = if body.get("type").is_some() {
+            let why = if has_type {
                 FieldError::invalid("type", "a string")
             } else {
                 FieldError::missing("type", "a string")
@@ -275,7 +315,7 @@ impl Parser {
                     let body = env.body.map(|object| {
                         if object { Val::new(&tape.0).and_then(Val::as_object) } else { None }
                     });
-                    f(Msg::from_parts(env.src, env.dest, body))
+                    f(Msg::from_parts(env.src, env.dest, body, Some(env.head)))
                 }
                 Ok(None) => match Val::new(&tape.0) {
                     None => f(Err(ParseError::Envelope("empty line"))),

@@ -22,6 +22,8 @@
 
 use simd_json::{Node, StaticNode};
 
+use super::{BodyHead, Val};
+
 // The bytes that end the fast string scan are exactly those a JSON string cannot hold
 // unescaped: `"`, `\\` and control characters.
 use super::encode::find_stop;
@@ -340,6 +342,8 @@ pub struct Envelope<'i> {
     pub dest: Option<Option<&'i str>>,
     /// `body`: `Some(true)` when it is an object, which is then the whole tape.
     pub body: Option<bool>,
+    /// The body's `type`, `msg_id` and `in_reply_to`, when `body` is an object.
+    pub head: BodyHead<'i>,
 }
 
 /// Parses a message line: like [`parse`], but the top-level object's members are read here
@@ -408,7 +412,11 @@ pub fn parse_message<'i>(
                 }
                 None if key == "body" && env.body.is_none() => {
                     keep = b.get(i) == Some(&b'{');
-                    i = value(&mut p, i, tape, stack, inner)?;
+                    i = if keep {
+                        body(&mut p, i, tape, stack, inner, &mut env.head)?
+                    } else {
+                        value(&mut p, i, tape, stack, inner)?
+                    };
                     env.body = Some(keep);
                 }
                 None => i = value(&mut p, i, tape, stack, inner)?,
@@ -433,6 +441,81 @@ pub fn parse_message<'i>(
         return Err(ScanError::Trailing);
     }
     Ok(Some(env))
+}
+
+/// Scans the body object whose `{` is at `i` onto the tape, as [`value`] would, feeding each
+/// member to `head` as it goes (so nothing walks the body again to find them). String and
+/// integer members, nearly all of them, are read right here; other values go to [`value`].
+/// The body may nest `max_depth` levels, itself included. Returns the index after its `}`.
+#[inline(always)]
+fn body<'i>(
+    p: &mut Plain<'i>,
+    mut i: usize,
+    tape: &mut Vec<Node<'i>>,
+    stack: &mut Vec<Open>,
+    max_depth: usize,
+    head: &mut BodyHead<'i>,
+) -> Result<usize, ScanError> {
+    if max_depth == 0 {
+        return Err(ScanError::Depth);
+    }
+    let b = p.text.as_bytes();
+    let at = tape.len();
+    tape.push(Node::Object { len: 0, count: 0 });
+    let mut len = 0;
+    i = skip_ws(b, i + 1);
+    if b.get(i) == Some(&b'}') {
+        i += 1;
+    } else {
+        loop {
+            match b.get(i) {
+                Some(b'"') => {}
+                Some(&c) => return Err(ScanError::Unexpected(c)),
+                None => return Err(ScanError::Eof),
+            }
+            let (key, next) = p.str(i)?;
+            tape.push(Node::String(key));
+            i = colon(b, next)?;
+            match b.get(i) {
+                Some(b'"') => {
+                    let (s, next) = p.str(i)?;
+                    tape.push(Node::String(s));
+                    head.scalar(key, Some(s), None);
+                    i = next;
+                }
+                Some(b'0'..=b'9') => {
+                    let (n, next) = number(b, i)?;
+                    tape.push(Node::Static(n));
+                    let n = match n {
+                        StaticNode::U64(n) => Some(n),
+                        _ => None,
+                    };
+                    head.scalar(key, None, n);
+                    i = next;
+                }
+                _ => {
+                    let k = tape.len();
+                    i = value(p, i, tape, stack, max_depth - 1)?;
+                    if let Some(v) = Val::new(&tape[k..]) {
+                        head.member(key, v);
+                    }
+                }
+            }
+            len += 1;
+            let j = skip_ws(b, i);
+            match b.get(j) {
+                Some(b',') => i = skip_ws(b, j + 1),
+                Some(b'}') => {
+                    i = j + 1;
+                    break;
+                }
+                Some(&c) => return Err(ScanError::Unexpected(c)),
+                None => return Err(ScanError::Eof),
+            }
+        }
+    }
+    tape[at] = Node::Object { len, count: tape.len() - at - 1 };
+    Ok(i)
 }
 
 /// One pass over the line, eight bytes at a time: does it hold a backslash, and is it all
