@@ -603,11 +603,21 @@ impl<'i> Plain<'i> {
     #[inline(always)]
     fn str(&self, q: usize) -> Result<(&'i str, usize), ScanError> {
         let text = self.text;
+        match text.as_bytes().get(q) {
+            Some(b'"') => {}
+            Some(&c) => return Err(ScanError::Unexpected(c)),
+            None => return Err(ScanError::Eof),
+        }
         let start = q + 1;
         let end = find_stop(text.as_bytes(), start);
         match text.as_bytes().get(end) {
-            // Both ends sit next to an ASCII quote, so they are character boundaries.
-            Some(b'"') => Ok((text.get(start..end).ok_or(ScanError::Utf8)?, end + 1)),
+            Some(b'"') => {
+                // SAFETY: `start` follows the ASCII quote at `q` (checked above) and `end`
+                // holds an ASCII quote, so in valid UTF-8 both are character boundaries, and
+                // `start <= end < len` (`find_stop` never returns less than `start`).
+                // (`str::get` would check this again out of line, 11 instructions a string.)
+                Ok((unsafe { text.get_unchecked(start..end) }, end + 1))
+            }
             None => Err(ScanError::Eof),
             // No backslash on this route: the stop is a control character.
             Some(_) => Err(ScanError::Control),
