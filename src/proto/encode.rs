@@ -17,8 +17,10 @@ pub fn write_u64(buf: &mut Vec<u8>, mut v: u64) {
         4041424344454647484950515253545556575859\
         6061626364656667686970717273747576777879\
         8081828384858687888990919293949596979899";
+    // Digits are written right to left into `tmp[..n]`, then appended as a fixed-size block.
+    let n = v.checked_ilog10().unwrap_or(0) as usize + 1;
     let mut tmp = [0u8; 20];
-    let mut i = tmp.len();
+    let mut i = n;
     while v >= 100 {
         let pair = (v % 100) as usize * 2;
         v /= 100;
@@ -33,7 +35,8 @@ pub fn write_u64(buf: &mut Vec<u8>, mut v: u64) {
         i -= 1;
         tmp[i] = b'0' + v as u8;
     }
-    buf.extend_from_slice(&tmp[i..]);
+    debug_assert_eq!(i, 0);
+    extend_prefix(buf, &tmp, n);
 }
 
 /// Appends the decimal digits of `v`, with a sign when negative.
@@ -140,12 +143,46 @@ fn needs_escape(b: &[u8]) -> bool {
     }
 }
 
+/// Appends `block[..n]` by copying all of `block` and truncating: a fixed-size copy is a few
+/// inline moves, where a variable-length one is a call to `memcpy` (for short strings and
+/// numbers, the call costs more than the copy).
+#[inline(always)]
+fn extend_prefix<const N: usize>(buf: &mut Vec<u8>, block: &[u8; N], n: usize) {
+    debug_assert!(n <= N);
+    let len = buf.len();
+    buf.extend_from_slice(block);
+    buf.truncate(len + n);
+}
+
 /// Appends `s` as a JSON string literal, quotes included.
 #[inline]
 pub fn write_str(buf: &mut Vec<u8>, s: &str) {
     let bytes = s.as_bytes();
-    if !needs_escape(bytes) {
-        // The common case: nothing to escape, one reservation, one copy.
+    let n = bytes.len();
+    let clean = !needs_escape(bytes);
+    if clean && n <= 16 {
+        // Quote, text, quote, assembled with fixed-size overlapping copies.
+        let mut block = [b'"'; 18];
+        match n {
+            0 => {}
+            1..=3 => {
+                block[1] = bytes[0];
+                block[1 + n / 2] = bytes[n / 2];
+                block[n] = bytes[n - 1];
+            }
+            4..=8 => {
+                block[1..5].copy_from_slice(&bytes[..4]);
+                block[n - 3..n + 1].copy_from_slice(&bytes[n - 4..]);
+            }
+            _ => {
+                block[1..9].copy_from_slice(&bytes[..8]);
+                block[n - 7..n + 1].copy_from_slice(&bytes[n - 8..]);
+            }
+        }
+        block[n + 1] = b'"';
+        extend_prefix(buf, &block, n + 2);
+    } else if clean {
+        // Longer text with nothing to escape: one reservation, one copy.
         buf.reserve(bytes.len() + 2);
         buf.push(b'"');
         buf.extend_from_slice(bytes);
@@ -488,6 +525,31 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn strings_and_integers_of_every_length_encode_exactly() {
+        for n in 0..40 {
+            let text: String = (0..n).map(|k| ['a', 'B', '7', ' ', 'é', '"', '~'][k % 7]).collect();
+            let mut buf = b"xy".to_vec();
+            write_str(&mut buf, &text);
+            let mut want = b"xy\"".to_vec();
+            want.extend_from_slice(text.replace('"', "\\\"").as_bytes());
+            want.push(b'"');
+            assert_eq!(buf, want, "length {n}");
+        }
+        let mut v = 1u64;
+        for _ in 0..20 {
+            for x in [v - 1, v, v + 1, v.saturating_mul(7)] {
+                let mut buf = b"z".to_vec();
+                write_u64(&mut buf, x);
+                assert_eq!(buf, format!("z{x}").into_bytes());
+            }
+            v = v.saturating_mul(10);
+        }
+        let mut buf = Vec::new();
+        write_u64(&mut buf, u64::MAX);
+        assert_eq!(buf, u64::MAX.to_string().into_bytes());
     }
 
     #[test]
