@@ -271,3 +271,32 @@ fn a_closed_stdout_ends_the_node_cleanly() {
     assert_eq!(out.status.code(), Some(0), "stderr: {}", String::from_utf8_lossy(&out.stderr));
     assert!(!String::from_utf8_lossy(&out.stderr).contains("panicked"));
 }
+
+#[test]
+#[cfg(target_os = "linux")]
+fn the_node_grows_its_stdin_and_stdout_pipes() {
+    use std::os::fd::AsRawFd;
+    let mut child = spawn(ECHO, &[]);
+    let mut stdin = child.stdin.take().expect("piped");
+    let stdout = child.stdout.take().expect("piped");
+    let size = |fd: i32| {
+        // SAFETY: F_GETPIPE_SZ takes no argument and touches no memory of ours.
+        unsafe { libc::fcntl(fd, libc::F_GETPIPE_SZ) }
+    };
+    // Before the node has run, our ends show the kernel's default.
+    let default = size(stdin.as_raw_fd());
+    stdin
+        .write_all(b"{\"src\":\"c0\",\"dest\":\"n1\",\"body\":{\"type\":\"init\",\"msg_id\":1,\"node_id\":\"n1\",\"node_ids\":[\"n1\"]}}\n")
+        .expect("write");
+    let mut reader = BufReader::new(stdout);
+    let mut line = String::new();
+    reader.read_line(&mut line).expect("init_ok");
+    assert!(line.contains("init_ok"), "{line}");
+    // The driver grew both pipes before its first read (a pipe already larger is left as
+    // it is); we see the same pipes from our ends.
+    let want = (glomers::driver::PIPE_CAPACITY as i32).max(default);
+    assert_eq!(size(stdin.as_raw_fd()), want, "stdin pipe");
+    assert_eq!(size(reader.get_ref().as_raw_fd()), want, "stdout pipe");
+    drop(stdin);
+    assert!(child.wait().expect("wait").success());
+}

@@ -306,8 +306,26 @@ mod tests {
 
     #[test]
     fn key_eq_is_string_equality() {
-        let words = ["", "a", "b", "ab", "ba", "abc", "acc", "type", "typf", "msg_id", "msg_ie",
-            "in_reply_to", "in_reply_tp", "abcdefgh", "abcdefgi", "bbcdefgh", "abcd", "abce"];
+        let words = [
+            "",
+            "a",
+            "b",
+            "ab",
+            "ba",
+            "abc",
+            "acc",
+            "type",
+            "typf",
+            "msg_id",
+            "msg_ie",
+            "in_reply_to",
+            "in_reply_tp",
+            "abcdefgh",
+            "abcdefgi",
+            "bbcdefgh",
+            "abcd",
+            "abce",
+        ];
         for a in words {
             for b in words {
                 assert_eq!(key_eq(a, b), a == b, "{a:?} vs {b:?}");

@@ -19,7 +19,8 @@
 //!
 //! # State: one log, cursors per link
 //!
-//! A node keeps its set twice over: `seen` (a hash set, for de-duplication) and `log`, the
+//! A node keeps its set twice over: `seen` (for de-duplication: a bitmap for counter-like
+//! values, a hash set for the rest; see `seen.rs`) and `log`, the
 //! values in the order this node learned them, with `from[i]` naming the node `log[i]` came
 //! from. The log is append-only, so a *position* in it names a prefix forever. A link to a
 //! peer is then a handful of positions (`Link`): how far the peer has acknowledged our log
@@ -53,6 +54,7 @@
 //! - Timers run only while something is pending (a batch, an acknowledgement owed, data
 //!   unacknowledged): an idle cluster sends nothing.
 
+pub mod seen;
 pub mod tuning;
 
 #[cfg(test)]
@@ -60,7 +62,9 @@ mod tests;
 
 use std::time::Duration;
 
-use hashbrown::{HashMap, HashSet};
+use hashbrown::HashMap;
+
+use self::seen::ValueSet;
 
 pub use self::tuning::{Plan, Tuning};
 use crate::node::{Ctx, Reject, Workload};
@@ -162,7 +166,7 @@ pub struct Broadcast {
     /// The nodes this node sends data to.
     peers: Vec<u32>,
     /// Every value this node has. Invariant: the same values as `log`.
-    seen: HashSet<u64>,
+    seen: ValueSet,
     /// The values in the order this node learned them; append-only.
     log: Vec<u64>,
     /// `from[i]`: the index of the node `log[i]` came from (ours for our clients' values).
@@ -472,7 +476,7 @@ impl Workload for Broadcast {
             names,
             index,
             peers,
-            seen: HashSet::with_capacity(1024),
+            seen: ValueSet::new(),
             log: Vec::with_capacity(1024),
             from: Vec::with_capacity(1024),
             links: vec![Link::default(); n],
