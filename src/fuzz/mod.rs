@@ -190,6 +190,9 @@ pub fn framer(data: &[u8]) -> Result<(), Violation> {
 ///
 /// - [`Parser::parse`] and [`Parser::parse_value`] must not panic, with or without padding
 ///   after the line, and must agree with each other on both.
+/// - [`Parser::parse`] (which reads a short line's envelope and body members as it scans)
+///   must give the same message or the same error as the general route: the whole value on
+///   the tape, then [`crate::proto::Msg::from_val`].
 /// - Up to [`scan::SMALL_LINE`] bytes, the scalar scanner and simd-json must accept the same
 ///   lines and produce the same tape.
 /// - A parsed value written back with [`write_val`] must parse again, and writing that
@@ -204,6 +207,18 @@ pub fn parser(data: &[u8]) -> Result<(), Violation> {
     let b = parser.parse(&mut bare, len, |m| m.map(|m| format!("{m:?}")).map_err(kind_of));
     if a != b {
         return Err(Violation::new(0, format!("padding changed the parse: {a:?} vs {b:?}"), data));
+    }
+
+    let mut general = data.to_vec();
+    general.resize(len + PADDING, b' ');
+    let c = parser.parse_value(&mut general, len, |v| match v {
+        Err(_) => Err("json".to_owned()),
+        Ok(None) => Err("envelope: empty line".to_owned()),
+        Ok(Some(v)) => crate::proto::Msg::from_val(v).map(|m| format!("{m:?}")).map_err(kind_of),
+    });
+    if a != c {
+        let what = format!("message route and general route disagree: {a:?} vs {c:?}");
+        return Err(Violation::new(0, what, data));
     }
 
     if len <= scan::SMALL_LINE {
