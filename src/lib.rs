@@ -12,5 +12,6 @@ pub mod node;
 pub mod proto;
 pub mod rng;
 pub mod sim;
+pub mod simd;
 pub mod time;
 pub mod workload;

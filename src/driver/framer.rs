@@ -7,6 +7,7 @@
 //! next line: memory stays at most `max_line + PADDING` plus the read chunk.
 
 use crate::proto::PADDING;
+use crate::simd;
 
 /// The default bound on one input line: 128 MiB.
 pub const DEFAULT_MAX_LINE: usize = 128 << 20;
@@ -37,8 +38,14 @@ pub struct Framer {
     buf: Vec<u8>,
     /// First byte of the current (incomplete) line.
     start: usize,
-    /// Bytes before `scan` (from `start`) are known to hold no newline.
+    /// Bytes before `scan` (from `start`) have been searched: their newlines not yet handed
+    /// out are the set bits of `bits`.
     scan: usize,
+    /// Newlines found but not yet handed out: bit `k` is byte `base + k`. Lines are found a
+    /// 64-byte block at a time ([`simd::newlines`]), so one search serves several short lines.
+    bits: u64,
+    /// Buffer index of bit 0 of `bits`.
+    base: usize,
     /// End of the bytes read so far.
     end: usize,
     /// When set, we are discarding an over-long line until its newline; counts bytes dropped.
@@ -53,6 +60,8 @@ impl Framer {
             buf: vec![0; READ_CHUNK + PADDING],
             start: 0,
             scan: 0,
+            bits: 0,
+            base: 0,
             end: 0,
             skipping: None,
             max_line: max_line.max(1),
@@ -73,6 +82,8 @@ impl Framer {
     pub fn spare(&mut self) -> &mut [u8] {
         if self.start == self.end {
             // Everything consumed: restart at the front for free.
+            debug_assert_eq!(self.bits, 0, "newlines are bytes before `end`");
+            self.bits = 0;
             self.start = 0;
             self.scan = 0;
             self.end = 0;
@@ -88,7 +99,13 @@ impl Framer {
         if self.start > 0 {
             // Move the partial line to the front.
             self.buf.copy_within(self.start..self.end, 0);
-            self.scan -= self.start;
+            if self.bits == 0 {
+                self.scan -= self.start;
+            } else {
+                // Pending newlines move too: search again from the line's start.
+                self.bits = 0;
+                self.scan = 0;
+            }
             self.end -= self.start;
             self.start = 0;
         }
@@ -111,39 +128,46 @@ impl Framer {
     /// The next complete line, a skipped over-long line, or `None` if more input is needed.
     pub fn next_line(&mut self) -> Option<Frame<'_>> {
         loop {
-            let hay = &self.buf[self.scan..self.end];
-            match memchr::memchr(b'\n', hay) {
-                Some(i) => {
-                    let nl = self.scan + i;
-                    let line_start = self.start;
-                    self.start = nl + 1;
-                    self.scan = self.start;
-                    if let Some(dropped) = self.skipping.take() {
-                        return Some(Frame::Skipped { dropped: dropped + (nl - line_start) });
-                    }
-                    let len = nl - line_start;
-                    if len > self.max_line {
-                        return Some(Frame::Skipped { dropped: len });
-                    }
-                    if len == 0 || self.buf[line_start..nl].iter().all(u8::is_ascii_whitespace) {
-                        continue;
-                    }
-                    return Some(Frame::Line { buf: &mut self.buf[line_start..], len });
-                }
-                None => {
-                    self.scan = self.end;
+            while self.bits == 0 {
+                if self.scan == self.end {
                     let pending = self.end - self.start;
                     if pending > self.max_line {
                         // Over the bound with no newline in sight: drop what we have and keep
                         // dropping until the newline.
                         *self.skipping.get_or_insert(0) += pending;
                         self.start = self.end;
-                        self.scan = self.end;
                     }
                     return None;
                 }
+                // Search the next block; bytes past `end` (padding, stale data) are masked off.
+                let n = (self.end - self.scan).min(64);
+                self.bits = simd::newlines_prefix(&self.buf[self.scan..], n);
+                self.base = self.scan;
+                self.scan += n;
             }
+            let nl = self.base + self.bits.trailing_zeros() as usize;
+            self.bits &= self.bits - 1;
+            let line_start = self.start;
+            self.start = nl + 1;
+            if let Some(dropped) = self.skipping.take() {
+                return Some(Frame::Skipped { dropped: dropped + (nl - line_start) });
+            }
+            let len = nl - line_start;
+            if len > self.max_line {
+                return Some(Frame::Skipped { dropped: len });
+            }
+            if len == 0 || self.buf[line_start].is_ascii_whitespace() && self.blank(line_start, nl)
+            {
+                continue;
+            }
+            return Some(Frame::Line { buf: &mut self.buf[line_start..], len });
         }
+    }
+
+    /// Whether `buf[from..to]` is all whitespace (such lines are skipped).
+    #[cold]
+    fn blank(&self, from: usize, to: usize) -> bool {
+        self.buf[from..to].iter().all(u8::is_ascii_whitespace)
     }
 
     /// At end of input: the final unterminated line, if any (a line cut short by EOF).
@@ -152,6 +176,7 @@ impl Framer {
         let start = self.start;
         self.start = self.end;
         self.scan = self.end;
+        self.bits = 0;
         if let Some(dropped) = self.skipping.take() {
             return Some(Frame::Skipped { dropped: dropped + len });
         }
@@ -202,6 +227,35 @@ mod tests {
         for seed in 0..200 {
             let mut rng = Rng::new(seed);
             let got = frame(input, &mut || rng.range_inclusive(1, 9) as usize, 1 << 20);
+            assert_eq!(got, want, "seed {seed}");
+        }
+    }
+
+    #[test]
+    fn framing_matches_a_naive_split_for_random_lines_and_chunks() {
+        for seed in 0..300 {
+            let mut rng = Rng::new(seed);
+            let mut input = Vec::new();
+            for _ in 0..rng.range_inclusive(0, 60) {
+                let len = *rng.pick(&[0, 1, 5, 63, 64, 65, 127, 128, 200, 1000]);
+                input.extend((0..len).map(|_| *rng.pick(b"ab{}\" \t\r")));
+                input.push(b'\n');
+            }
+            if rng.below(2) == 0 {
+                input.extend_from_slice(b"tail");
+            }
+            let want: Vec<String> = input
+                .split(|&c| c == b'\n')
+                .filter(|l| !l.iter().all(u8::is_ascii_whitespace))
+                .map(|l| String::from_utf8_lossy(l).into_owned())
+                .collect();
+            let big = rng.below(2) == 0;
+            let got = frame(
+                &input,
+                &mut || if big { rng.range_inclusive(1, 70_000) } else { rng.range_inclusive(1, 130) }
+                    as usize,
+                1 << 20,
+            );
             assert_eq!(got, want, "seed {seed}");
         }
     }

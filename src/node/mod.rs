@@ -19,9 +19,7 @@ use std::time::Duration;
 
 use hashbrown::HashMap;
 
-use crate::proto::encode::{
-    Header, ObjWriter, message_prefix, write_message, write_message_prefixed,
-};
+use crate::proto::encode::{HeadCache, Header, ObjWriter, write_message, write_message_cached};
 use crate::proto::{ErrorCode, FieldError, Msg, ParseError, Parser};
 use crate::rng::{Rng, fnv1a};
 use crate::time::Instant;
@@ -140,8 +138,8 @@ struct Pending<C> {
 pub struct Core<W: Workload> {
     /// This node's id (`n3`); empty before init.
     id: String,
-    /// `{"src":"<id>","dest":`, the start of every message this node sends.
-    prefix: Vec<u8>,
+    /// The heads of messages this node sends, encoded once per destination and type.
+    heads: HeadCache,
     /// All node ids, in the order `init` gave them (identical on every node).
     ids: Vec<String>,
     /// Position of `id` in `ids` (or `ids.len()` if absent).
@@ -211,7 +209,7 @@ impl<W: Workload> Ctx<'_, W> {
         let Some(irt) = req.msg_id else { return false };
         let msg_id = Some(self.take_msg_id());
         let h = Header { src: &self.core.id, dest: req.src, kind, msg_id, in_reply_to: Some(irt) };
-        write_message_prefixed(&mut self.out.msgs, &self.core.prefix, h, fields);
+        write_message_cached(&mut self.out.msgs, &mut self.core.heads, h, fields);
         true
     }
 
@@ -225,7 +223,7 @@ impl<W: Workload> Ctx<'_, W> {
     /// Sends a one-way message (no `msg_id`, no reply expected).
     pub fn send(&mut self, dest: &str, kind: &str, fields: impl FnOnce(&mut ObjWriter<'_>)) {
         let h = Header { src: &self.core.id, dest, kind, msg_id: None, in_reply_to: None };
-        write_message_prefixed(&mut self.out.msgs, &self.core.prefix, h, fields);
+        write_message_cached(&mut self.out.msgs, &mut self.core.heads, h, fields);
     }
 
     /// Sends a request to a node or service and returns its `msg_id`.
@@ -242,7 +240,7 @@ impl<W: Workload> Ctx<'_, W> {
     ) -> u64 {
         let msg_id = self.take_msg_id();
         let h = Header { src: &self.core.id, dest, kind, msg_id: Some(msg_id), in_reply_to: None };
-        write_message_prefixed(&mut self.out.msgs, &self.core.prefix, h, fields);
+        write_message_cached(&mut self.out.msgs, &mut self.core.heads, h, fields);
         let timeout = self.schedule(self.now + timeout, Fire::RpcTimeout(msg_id));
         let prev = self.core.calls.insert(msg_id, Pending { call, timeout });
         debug_assert!(prev.is_none(), "msg_ids are never reused");
@@ -314,7 +312,7 @@ impl<W: Workload> Node<W> {
             parser: Parser::new(),
             core: Core {
                 id: String::new(),
-                prefix: Vec::new(),
+                heads: HeadCache::new(""),
                 ids: Vec::new(),
                 index: 0,
                 next_msg_id: 1,
@@ -435,7 +433,7 @@ impl<W: Workload> Node<W> {
             return;
         }
         cx.core.id = id.to_owned();
-        cx.core.prefix = message_prefix(id);
+        cx.core.heads = HeadCache::new(id);
         cx.core.ids = ids.iter().map(|s| (*s).to_owned()).collect();
         cx.core.index = ids.iter().position(|s| *s == id).unwrap_or(ids.len());
         cx.core.rng = Rng::new(seed ^ fnv1a(id.as_bytes()));

@@ -10,33 +10,74 @@ use smallvec::SmallVec;
 use super::json::Val;
 
 /// Appends the decimal digits of `v`.
-pub fn write_u64(buf: &mut Vec<u8>, mut v: u64) {
-    // Two digits per division, from a table of "00".."99".
-    const PAIRS: &[u8; 200] = b"0001020304050607080910111213141516171819\
-        2021222324252627282930313233343536373839\
-        4041424344454647484950515253545556575859\
-        6061626364656667686970717273747576777879\
-        8081828384858687888990919293949596979899";
-    // Digits are written right to left into `tmp[..n]`, then appended as a fixed-size block.
-    let n = v.checked_ilog10().unwrap_or(0) as usize + 1;
-    let mut tmp = [0u8; 20];
-    let mut i = n;
-    while v >= 100 {
-        let pair = (v % 100) as usize * 2;
-        v /= 100;
-        i -= 2;
-        tmp[i..i + 2].copy_from_slice(&PAIRS[pair..pair + 2]);
-    }
-    if v >= 10 {
-        let pair = v as usize * 2;
-        i -= 2;
-        tmp[i..i + 2].copy_from_slice(&PAIRS[pair..pair + 2]);
+///
+/// Digits are computed eight at a time in a register (`digits8`) and stored straight into
+/// the buffer as whole words, then the buffer is truncated to the digits used. Nothing is
+/// assembled in a stack buffer first: reading back a block written byte by byte stalls on
+/// store forwarding, which cost more than the arithmetic.
+#[inline]
+pub fn write_u64(buf: &mut Vec<u8>, v: u64) {
+    const E8: u64 = 100_000_000;
+    let start = buf.len();
+    if v < E8 {
+        let (word, n) = trimmed(digits8(v as u32));
+        buf.extend_from_slice(&word.to_le_bytes());
+        buf.truncate(start + n);
+    } else if v < E8 * E8 {
+        let (word, n) = trimmed(digits8((v / E8) as u32));
+        buf.extend_from_slice(&word.to_le_bytes());
+        buf.truncate(start + n);
+        buf.extend_from_slice(&ascii8(digits8((v % E8) as u32)).to_le_bytes());
     } else {
-        i -= 1;
-        tmp[i] = b'0' + v as u8;
+        write_u64_wide(buf, v);
     }
-    debug_assert_eq!(i, 0);
-    extend_prefix(buf, &tmp, n);
+}
+
+/// [`write_u64`] for values of 17 to 20 digits.
+#[cold]
+fn write_u64_wide(buf: &mut Vec<u8>, v: u64) {
+    const E8: u64 = 100_000_000;
+    const E16: u64 = E8 * E8;
+    // The top part is below 1845, so four digits cover it.
+    let (word, n) = trimmed(digits8((v / E16) as u32));
+    let start = buf.len();
+    buf.extend_from_slice(&word.to_le_bytes());
+    buf.truncate(start + n);
+    let rest = v % E16;
+    buf.extend_from_slice(&ascii8(digits8((rest / E8) as u32)).to_le_bytes());
+    buf.extend_from_slice(&ascii8(digits8((rest % E8) as u32)).to_le_bytes());
+}
+
+/// The eight decimal digits of `v < 10^8` as byte values 0..=9 in one word, most
+/// significant digit in the lowest byte (so the word's little-endian bytes are in reading
+/// order). Splits 4+4, then 2+2 per half, then 1+1, all lanes at once; the divisions by 100
+/// and by 10 are multiply-and-shift, exact for lanes below 10,000 and 100.
+#[inline(always)]
+const fn digits8(v: u32) -> u64 {
+    debug_assert!(v < 100_000_000);
+    let v = v as u64;
+    // 32-bit lanes: [v / 10^4, v % 10^4].
+    let x = (v / 10_000) | ((v % 10_000) << 32);
+    // 16-bit lanes: each half split into its top and bottom two digits.
+    let t = ((x * 10_486) >> 20) & 0x0000_007f_0000_007f;
+    let x = t | (x - t * 100) << 16;
+    // 8-bit lanes: each pair split into tens and units.
+    let t = ((x * 103) >> 10) & 0x000f_000f_000f_000f;
+    t | (x - t * 10) << 8
+}
+
+/// ASCII text of a [`digits8`] word.
+#[inline(always)]
+const fn ascii8(d: u64) -> u64 {
+    d + 0x3030_3030_3030_3030
+}
+
+/// A [`digits8`] word as ASCII without its leading zeros (one digit kept for zero), moved to
+/// the low bytes, and how many digits that is.
+#[inline(always)]
+const fn trimmed(d: u64) -> (u64, usize) {
+    let zeros = if d == 0 { 7 } else { d.trailing_zeros() / 8 };
+    (ascii8(d) >> (zeros * 8), 8 - zeros as usize)
 }
 
 /// Appends the decimal digits of `v`, with a sign when negative.
@@ -143,17 +184,6 @@ fn needs_escape(b: &[u8]) -> bool {
     }
 }
 
-/// Appends `block[..n]` by copying all of `block` and truncating: a fixed-size copy is a few
-/// inline moves, where a variable-length one is a call to `memcpy` (for short strings and
-/// numbers, the call costs more than the copy).
-#[inline(always)]
-fn extend_prefix<const N: usize>(buf: &mut Vec<u8>, block: &[u8; N], n: usize) {
-    debug_assert!(n <= N);
-    let len = buf.len();
-    buf.extend_from_slice(block);
-    buf.truncate(len + n);
-}
-
 /// Appends `s` as a JSON string literal, quotes included.
 #[inline]
 pub fn write_str(buf: &mut Vec<u8>, s: &str) {
@@ -161,8 +191,12 @@ pub fn write_str(buf: &mut Vec<u8>, s: &str) {
     let n = bytes.len();
     let clean = !needs_escape(bytes);
     if clean && n <= 16 {
-        // Quote, text, quote, assembled with fixed-size overlapping copies.
-        let mut block = [b'"'; 18];
+        // Quote, text, quote: a block of quotes goes in first, then the text is stored over
+        // it as at most two overlapping fixed-size copies (no `memcpy` call for a few bytes),
+        // and the block is cut to length. The byte after the text is still a quote.
+        let start = buf.len();
+        buf.extend_from_slice(&[b'"'; 18]);
+        let block: &mut [u8; 18] = (&mut buf[start..]).try_into().expect("18 bytes");
         match n {
             0 => {}
             1..=3 => {
@@ -179,8 +213,7 @@ pub fn write_str(buf: &mut Vec<u8>, s: &str) {
                 block[n - 7..n + 1].copy_from_slice(&bytes[n - 8..]);
             }
         }
-        block[n + 1] = b'"';
-        extend_prefix(buf, &block, n + 2);
+        buf.truncate(start + n + 2);
     } else if clean {
         // Longer text with nothing to escape: one reservation, one copy.
         buf.reserve(bytes.len() + 2);
@@ -462,24 +495,97 @@ pub fn write_message(buf: &mut Vec<u8>, h: Header<'_>, fields: impl FnOnce(&mut 
     write_rest(buf, h, fields);
 }
 
-/// The start of every message `src` sends, `{"src":"<src>","dest":`, encoded once so each
-/// message can begin with one copy (see [`write_message_prefixed`]).
-pub fn message_prefix(src: &str) -> Vec<u8> {
-    let mut prefix = b"{\"src\":".to_vec();
-    write_str(&mut prefix, src);
-    prefix.extend_from_slice(b",\"dest\":");
-    prefix
+/// Message heads, `{"src":<src>,"dest":<dest>,"body":{"type":<kind>`, encoded once per
+/// destination and type and copied after that, for one sender.
+///
+/// A node mostly sends a few types to a few peers and clients, so each head is built once and
+/// reused: a reply then costs one copy plus its integers, instead of three string encodings
+/// with their escape checks. The cache is direct-mapped with [`HeadCache::SLOTS`] slots
+/// (bounded memory; a collision rebuilds the slot, reusing its allocations, so sending never
+/// allocates once the slots have grown).
+#[derive(Clone, Debug)]
+pub struct HeadCache {
+    /// `{"src":<src>,"dest":`, the start of every head.
+    prefix: Vec<u8>,
+    slots: Vec<Head>,
 }
 
-/// [`write_message`] for a sender whose [`message_prefix`] is `prefix` (`h.src` is ignored).
-pub fn write_message_prefixed(
+/// One cached head: the destination and type it was built for, and its bytes.
+#[derive(Clone, Debug, Default)]
+struct Head {
+    dest: String,
+    kind: String,
+    bytes: Vec<u8>,
+}
+
+impl HeadCache {
+    /// Number of cached heads.
+    pub const SLOTS: usize = 16;
+
+    /// Heads for messages from `src`.
+    pub fn new(src: &str) -> Self {
+        let mut prefix = b"{\"src\":".to_vec();
+        write_str(&mut prefix, src);
+        prefix.extend_from_slice(b",\"dest\":");
+        HeadCache { prefix, slots: vec![Head::default(); Self::SLOTS] }
+    }
+
+    /// Appends the head of a message to `dest` of type `kind`.
+    #[inline]
+    pub fn write(&mut self, buf: &mut Vec<u8>, dest: &str, kind: &str) {
+        // Node and client ids differ mostly in their last characters and length.
+        let last = dest.as_bytes().last().map_or(0, |&b| usize::from(b));
+        let at = (last ^ dest.len() << 3 ^ kind.len() << 1) % Self::SLOTS;
+        let slot = &mut self.slots[at];
+        if slot.bytes.is_empty() || !str_eq(&slot.dest, dest) || !str_eq(&slot.kind, kind) {
+            Self::fill(slot, &self.prefix, dest, kind);
+        }
+        buf.extend_from_slice(&slot.bytes);
+    }
+
+    #[cold]
+    fn fill(slot: &mut Head, prefix: &[u8], dest: &str, kind: &str) {
+        slot.dest.clear();
+        slot.dest.push_str(dest);
+        slot.kind.clear();
+        slot.kind.push_str(kind);
+        slot.bytes.clear();
+        slot.bytes.extend_from_slice(prefix);
+        write_str(&mut slot.bytes, dest);
+        slot.bytes.extend_from_slice(b",\"body\":{\"type\":");
+        write_str(&mut slot.bytes, kind);
+    }
+}
+
+/// `a == b` for short strings (ids, types) without a call to `memcmp`: up to sixteen bytes
+/// are compared as two overlapping loads.
+#[inline(always)]
+pub(crate) fn str_eq(a: &str, b: &str) -> bool {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    let n = a.len();
+    if n != b.len() {
+        return false;
+    }
+    let load4 = |s: &[u8], at: usize| u32::from_le_bytes(s[at..at + 4].try_into().expect("4"));
+    let load8 = |s: &[u8], at: usize| u64::from_le_bytes(s[at..at + 8].try_into().expect("8"));
+    match n {
+        0 => true,
+        1..=3 => a[0] == b[0] && a[n / 2] == b[n / 2] && a[n - 1] == b[n - 1],
+        4..=8 => load4(a, 0) == load4(b, 0) && load4(a, n - 4) == load4(b, n - 4),
+        9..=16 => load8(a, 0) == load8(b, 0) && load8(a, n - 8) == load8(b, n - 8),
+        _ => a == b,
+    }
+}
+
+/// [`write_message`] for a sender whose heads are cached in `heads` (`h.src` is ignored).
+pub fn write_message_cached(
     buf: &mut Vec<u8>,
-    prefix: &[u8],
+    heads: &mut HeadCache,
     h: Header<'_>,
     fields: impl FnOnce(&mut ObjWriter<'_>),
 ) {
-    buf.extend_from_slice(prefix);
-    write_rest(buf, h, fields);
+    heads.write(buf, h.dest, h.kind);
+    write_tail(buf, h, fields);
 }
 
 /// Everything after `"dest":`.
@@ -488,6 +594,12 @@ fn write_rest(buf: &mut Vec<u8>, h: Header<'_>, fields: impl FnOnce(&mut ObjWrit
     write_str(buf, h.dest);
     buf.extend_from_slice(b",\"body\":{\"type\":");
     write_str(buf, h.kind);
+    write_tail(buf, h, fields);
+}
+
+/// Everything after the body's `type`.
+#[inline(always)]
+fn write_tail(buf: &mut Vec<u8>, h: Header<'_>, fields: impl FnOnce(&mut ObjWriter<'_>)) {
     if let Some(id) = h.msg_id {
         buf.extend_from_slice(b",\"msg_id\":");
         write_u64(buf, id);
@@ -553,23 +665,97 @@ mod tests {
     }
 
     #[test]
-    fn prefixed_messages_match_plain_ones() {
-        let h = Header {
-            src: "n\"1",
-            dest: "c1",
-            kind: "echo_ok",
-            msg_id: Some(3),
-            in_reply_to: Some(2),
-        };
-        let (mut a, mut b) = (Vec::new(), Vec::new());
-        write_message(&mut a, h, |o| {
-            o.str("echo", "x");
-        });
-        write_message_prefixed(&mut b, &message_prefix("n\"1"), h, |o| {
-            o.str("echo", "x");
-        });
-        assert_eq!(a, b);
-        assert!(a.starts_with(br#"{"src":"n\"1","dest":"c1","body":{"type":"echo_ok""#));
+    fn clean_short_strings_encode_exactly_at_every_length() {
+        for n in 0..=24 {
+            let text: String = (0..n).map(|k| char::from(b'a' + (k * 7 % 26) as u8)).collect();
+            let mut buf = b"head".to_vec();
+            write_str(&mut buf, &text);
+            assert_eq!(buf, format!("head\"{text}\"").into_bytes(), "length {n}");
+        }
+    }
+
+    #[test]
+    fn digit_lanes_divide_exactly() {
+        // The multiply-and-shift divisions in `digits8`, over their whole lane ranges.
+        for x in 0u64..10_000 {
+            assert_eq!((x * 10_486) >> 20, x / 100, "{x}");
+        }
+        for x in 0u64..100 {
+            assert_eq!((x * 103) >> 10, x / 10, "{x}");
+        }
+        let mut rng = crate::rng::Rng::new(7);
+        let samples = (0..1_000_000u64).chain((0..200_000).map(|_| rng.next_u64()));
+        let mut buf = Vec::new();
+        for v in samples {
+            for x in [v, v % 100_000_000, v % 10_000_000_000_000_000] {
+                buf.clear();
+                write_u64(&mut buf, x);
+                assert_eq!(buf, x.to_string().as_bytes());
+            }
+        }
+    }
+
+    #[test]
+    fn cached_heads_match_plain_messages_through_collisions_and_reuse() {
+        let mut heads = HeadCache::new("n\"1");
+        let mut rng = crate::rng::Rng::new(5);
+        let dests = ["c1", "c2", "c11", "n0", "n10", "n24", "seq-kv", "lin-kv", "c\"q", ""];
+        let kinds = ["echo_ok", "broadcast_ok", "g", "read", "x\ty", "a-much-longer-type-name"];
+        for _ in 0..5_000 {
+            let h = Header {
+                src: "n\"1",
+                dest: dests[rng.below(dests.len() as u64) as usize],
+                kind: kinds[rng.below(kinds.len() as u64) as usize],
+                msg_id: (rng.below(2) == 0).then(|| rng.below(1 << 40)),
+                in_reply_to: (rng.below(2) == 0).then(|| rng.below(100)),
+            };
+            let (mut a, mut b) = (Vec::new(), b"prev".to_vec());
+            write_message(&mut a, h, |o| {
+                o.str("echo", "x");
+            });
+            write_message_cached(&mut b, &mut heads, h, |o| {
+                o.str("echo", "x");
+            });
+            assert_eq!(&b[4..], &a[..], "{h:?}");
+        }
+        let mut a = Vec::new();
+        write_message(
+            &mut a,
+            Header { src: "n\"1", dest: "c1", kind: "k", msg_id: None, in_reply_to: None },
+            |_| {},
+        );
+        assert!(a.starts_with(br#"{"src":"n\"1","dest":"c1","body":{"type":"k""#));
+    }
+
+    #[test]
+    fn short_string_equality_matches_str_eq() {
+        let words = [
+            "",
+            "a",
+            "b",
+            "ab",
+            "ba",
+            "abc",
+            "acc",
+            "abcd",
+            "abce",
+            "abcdefgh",
+            "abcdefgi",
+            "bbcdefgh",
+            "abcdefghi",
+            "abcdefghj",
+            "bbcdefghi",
+            "abcdefghijklmnop",
+            "abcdefghijklmnoq",
+            "bbcdefghijklmnop",
+            "abcdefghijklmnopq",
+            "abcdefghijklmnopr",
+        ];
+        for a in words {
+            for b in words {
+                assert_eq!(str_eq(a, b), a == b, "{a:?} vs {b:?}");
+            }
+        }
     }
 
     #[test]

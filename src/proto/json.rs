@@ -6,6 +6,8 @@
 
 use simd_json::{Node, StaticNode};
 
+use super::encode::str_eq;
+
 /// The JSON type of a value, for error messages and dispatch.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 pub enum Kind {
@@ -30,24 +32,6 @@ fn span(node: &Node<'_>) -> usize {
     match node {
         Node::Object { count, .. } | Node::Array { count, .. } => count + 1,
         _ => 1,
-    }
-}
-
-/// `a == b` for member names. Names are short, so up to eight bytes are compared with two
-/// overlapping loads instead of a call to `memcmp`.
-#[inline(always)]
-fn key_eq(a: &str, b: &str) -> bool {
-    let (a, b) = (a.as_bytes(), b.as_bytes());
-    let n = a.len();
-    if n != b.len() {
-        return false;
-    }
-    let load4 = |s: &[u8], at: usize| u32::from_le_bytes(s[at..at + 4].try_into().expect("4"));
-    match n {
-        0 => true,
-        1..=3 => a[0] == b[0] && a[n / 2] == b[n / 2] && a[n - 1] == b[n - 1],
-        4..=8 => load4(a, 0) == load4(b, 0) && load4(a, n - 4) == load4(b, n - 4),
-        _ => a == b,
     }
 }
 
@@ -166,7 +150,7 @@ impl<'t, 'i> Obj<'t, 'i> {
 
     /// The value of the first member named `key` (a linear scan: bodies have few keys).
     pub fn get(self, key: &str) -> Option<Val<'t, 'i>> {
-        self.iter().find(|(k, _)| key_eq(k, key)).map(|(_, v)| v)
+        self.iter().find(|(k, _)| str_eq(k, key)).map(|(_, v)| v)
     }
 
     /// Members in order.
@@ -302,35 +286,6 @@ mod tests {
         with_val("null", |v| assert!(v.is_null()));
         with_val("true", |v| assert_eq!(v.as_bool(), Some(true)));
         with_val(r#""a\"b""#, |v| assert_eq!(v.as_str(), Some("a\"b")));
-    }
-
-    #[test]
-    fn key_eq_is_string_equality() {
-        let words = [
-            "",
-            "a",
-            "b",
-            "ab",
-            "ba",
-            "abc",
-            "acc",
-            "type",
-            "typf",
-            "msg_id",
-            "msg_ie",
-            "in_reply_to",
-            "in_reply_tp",
-            "abcdefgh",
-            "abcdefgi",
-            "bbcdefgh",
-            "abcd",
-            "abce",
-        ];
-        for a in words {
-            for b in words {
-                assert_eq!(key_eq(a, b), a == b, "{a:?} vs {b:?}");
-            }
-        }
     }
 
     #[test]

@@ -23,6 +23,7 @@
 use simd_json::{Node, StaticNode};
 
 use super::{BodyHead, Val};
+use crate::simd;
 
 // The bytes that end the fast string scan are exactly those a JSON string cannot hold
 // unescaped: `"`, `\\` and control characters.
@@ -81,6 +82,8 @@ pub struct Scratch {
     stack: Vec<Open>,
     /// `(tape index, start, len)` of every string, filled in after the scan.
     strings: Vec<(u32, u32, u32)>,
+    /// The line's quote bitmap, one word per 64 bytes (see [`classify`]).
+    quotes: Vec<u64>,
 }
 
 const fn is_ws(b: u8) -> bool {
@@ -303,15 +306,15 @@ pub fn parse<'i>(
     max_depth: usize,
 ) -> Result<(), ScanError> {
     tape.clear();
-    let Scratch { stack, strings } = scratch;
+    let Scratch { stack, strings, quotes } = scratch;
     stack.clear();
     let end = len.min(line.len());
-    let (backslash, ascii) = classify(&line[..end]);
-    if backslash {
+    let shape = classify(line, end, quotes);
+    if shape.backslash {
         return parse_escaped(line, end, tape, stack, strings, max_depth);
     }
-    let text = plain_text(line, end, ascii)?;
-    scan(&mut Plain { text }, tape, stack, max_depth)
+    let text = plain_text(line, end, shape.ascii)?;
+    scan(&mut Plain::new(text, quotes, shape), tape, stack, max_depth)
 }
 
 /// `line[..end]` as text, for a line without backslashes; `ascii` says `classify` found it
@@ -362,16 +365,16 @@ pub fn parse_message<'i>(
     max_depth: usize,
 ) -> Result<Option<Envelope<'i>>, ScanError> {
     tape.clear();
-    let Scratch { stack, strings } = scratch;
+    let Scratch { stack, strings, quotes } = scratch;
     stack.clear();
     let end = len.min(line.len());
-    let (backslash, ascii) = classify(&line[..end]);
-    if backslash {
+    let shape = classify(line, end, quotes);
+    if shape.backslash {
         return parse_escaped(line, end, tape, stack, strings, max_depth).map(|()| None);
     }
-    let text: &'i str = plain_text(line, end, ascii)?;
+    let text: &'i str = plain_text(line, end, shape.ascii)?;
     let b = text.as_bytes();
-    let mut p = Plain { text };
+    let mut p = Plain::new(text, quotes, shape);
     let mut i = skip_ws(b, 0);
     if b.get(i) != Some(&b'{') || max_depth == 0 {
         return scan(&mut p, tape, stack, max_depth).map(|()| None);
@@ -449,7 +452,7 @@ pub fn parse_message<'i>(
 /// The body may nest `max_depth` levels, itself included. Returns the index after its `}`.
 #[inline(always)]
 fn body<'i>(
-    p: &mut Plain<'i>,
+    p: &mut Plain<'i, '_>,
     mut i: usize,
     tape: &mut Vec<Node<'i>>,
     stack: &mut Vec<Open>,
@@ -518,30 +521,63 @@ fn body<'i>(
     Ok(i)
 }
 
-/// One pass over the line, eight bytes at a time: does it hold a backslash, and is it all
-/// ASCII?
-#[inline]
-fn classify(b: &[u8]) -> (bool, bool) {
-    const ONES: u64 = 0x0101_0101_0101_0101;
-    const HIGH: u64 = 0x8080_8080_8080_8080;
-    let (mut slash, mut high) = (0u64, 0u64);
-    let mut words = b.chunks_exact(8);
-    for chunk in &mut words {
-        let w = u64::from_le_bytes(chunk.try_into().expect("8 bytes"));
-        let x = w ^ (ONES * u64::from(b'\\'));
-        // `(x - ONES) & !x & HIGH` is non-zero exactly when some byte of `x` is zero, that is
-        // when some byte of `w` is a backslash.
-        slash |= x.wrapping_sub(ONES) & !x;
-        high |= w;
-    }
-    let mut tail = 0u64;
-    let mut tail_slash = false;
-    for &c in words.remainder() {
-        tail |= u64::from(c);
-        tail_slash |= c == b'\\';
-    }
-    (tail_slash || slash & HIGH != 0, (high | tail) & HIGH == 0)
+/// What [`classify`] found in a line.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+struct Shape {
+    /// Some byte is a backslash.
+    backslash: bool,
+    /// Every byte is ASCII.
+    ascii: bool,
+    /// Some byte is a control character (below 0x20).
+    control: bool,
 }
+
+/// One pass over `line[..end]`, 64 bytes at a time ([`simd::classes`]): what kinds of bytes
+/// it holds, and where its quotes are (`quotes` gets one word per block, bit `k` of word `w`
+/// for byte `64 * w + k`). Bytes of `line` past `end` may be read (a full block is cheaper
+/// than a partial one) but never count.
+#[inline]
+fn classify(line: &[u8], end: usize, quotes: &mut Vec<u64>) -> Shape {
+    quotes.clear();
+    let (mut backslash, mut control, mut high) = (0u64, 0u64, 0u64);
+    let mut at = 0;
+    while at < end {
+        let n = (end - at).min(64);
+        let c = match line[at..].first_chunk::<64>() {
+            Some(block) => simd::classes(block),
+            None => {
+                let mut block = [0u8; 64];
+                block[..n].copy_from_slice(&line[at..at + n]);
+                simd::classes(&block)
+            }
+        };
+        let keep = simd::low_bits(n);
+        quotes.push(c.quote & keep);
+        backslash |= c.backslash & keep;
+        control |= c.control & keep;
+        high |= c.high & keep;
+        at += 64;
+    }
+    Shape { backslash: backslash != 0, ascii: high == 0, control: control != 0 }
+}
+
+/// Index of the first quote at or after `from` according to the bitmap `quotes` (see
+/// [`classify`]), or `len` when there is none.
+#[inline(always)]
+fn next_quote(quotes: &[u64], from: usize, len: usize) -> usize {
+    let mut w = from / 64;
+    let Some(&first) = quotes.get(w) else { return len };
+    let mut bits = first & (u64::MAX << (from % 64));
+    while bits == 0 {
+        w += 1;
+        match quotes.get(w) {
+            Some(&b) => bits = b,
+            None => return len,
+        }
+    }
+    w * 64 + bits.trailing_zeros() as usize
+}
+
 /// The escaping route: scan mutably, unescaping in place, then fill in the strings.
 fn parse_escaped<'i>(
     line: &'i mut [u8],
@@ -580,11 +616,21 @@ trait Input<'i> {
 }
 
 /// A line with no backslash that is valid UTF-8: strings are borrowed as they are met.
-struct Plain<'i> {
+struct Plain<'i, 'q> {
     text: &'i str,
+    /// The quote bitmap, when the line holds no control byte: then a string is exactly the
+    /// text between one quote and the next, and its end is a bit lookup, not a search.
+    quotes: Option<&'q [u64]>,
 }
 
-impl<'i> Input<'i> for Plain<'i> {
+impl<'i, 'q> Plain<'i, 'q> {
+    #[inline(always)]
+    fn new(text: &'i str, quotes: &'q [u64], shape: Shape) -> Self {
+        Plain { text, quotes: (!shape.control).then_some(quotes) }
+    }
+}
+
+impl<'i> Input<'i> for Plain<'i, '_> {
     #[inline(always)]
     fn bytes(&self) -> &[u8] {
         self.text.as_bytes()
@@ -598,7 +644,7 @@ impl<'i> Input<'i> for Plain<'i> {
     }
 }
 
-impl<'i> Plain<'i> {
+impl<'i> Plain<'i, '_> {
     /// The string whose opening quote is at `q`, and the index after its closing quote.
     #[inline(always)]
     fn str(&self, q: usize) -> Result<(&'i str, usize), ScanError> {
@@ -609,7 +655,10 @@ impl<'i> Plain<'i> {
             None => return Err(ScanError::Eof),
         }
         let start = q + 1;
-        let end = find_stop(text.as_bytes(), start);
+        let end = match self.quotes {
+            Some(quotes) => next_quote(quotes, start, text.len()),
+            None => find_stop(text.as_bytes(), start),
+        };
         match text.as_bytes().get(end) {
             Some(b'"') => {
                 // SAFETY: `start` follows the ASCII quote at `q` (checked above) and `end`
@@ -823,12 +872,26 @@ mod tests {
     fn classify_agrees_with_byte_tests() {
         let mut rng = Rng::new(7);
         for round in 0..20_000 {
-            let len = rng.below(80) as usize;
+            let len = rng.below(200) as usize;
             let line: Vec<u8> = (0..len)
                 .map(|_| *rng.pick(&[b'a', b'"', b'\\', 0x5b, 0x5d, 0x7f, 0x80, 0xdc, 0x1c, 0xff]))
                 .collect();
-            let want = (line.contains(&b'\\'), line.is_ascii());
-            assert_eq!(classify(&line), want, "round {round}: {line:?}");
+            let want = Shape {
+                backslash: line.contains(&b'\\'),
+                ascii: line.is_ascii(),
+                control: line.iter().any(|&c| c < 0x20),
+            };
+            let mut quotes = Vec::new();
+            // Measured on a prefix of a longer buffer too: bytes past the end never count.
+            let mut padded = line.clone();
+            padded.extend(std::iter::repeat_n(b'\\', 70));
+            for buf in [&line, &padded] {
+                assert_eq!(classify(buf, len, &mut quotes), want, "round {round}: {line:?}");
+                for at in 0..=len {
+                    let next = line[at..].iter().position(|&c| c == b'"').map_or(len, |k| at + k);
+                    assert_eq!(next_quote(&quotes, at, len), next, "round {round} at {at}");
+                }
+            }
         }
     }
 
