@@ -15,16 +15,27 @@ use super::json::Val;
 /// the buffer as whole words, then the buffer is truncated to the digits used. Nothing is
 /// assembled in a stack buffer first: reading back a block written byte by byte stalls on
 /// store forwarding, which cost more than the arithmetic.
-#[inline]
+#[inline(always)]
 pub fn write_u64(buf: &mut Vec<u8>, v: u64) {
-    const E8: u64 = 100_000_000;
-    let start = buf.len();
-    if v < E8 {
+    // Inlined for the usual ids and values (below 10^8); the rest is out of line, so callers
+    // pay no register saves for a path they rarely take.
+    if v < 100_000_000 {
         let (word, n) = trimmed(digits8(v as u32));
+        let start = buf.len();
         buf.extend_from_slice(&word.to_le_bytes());
         buf.truncate(start + n);
-    } else if v < E8 * E8 {
+    } else {
+        write_u64_long(buf, v);
+    }
+}
+
+/// [`write_u64`] for values of 9 digits or more.
+#[inline(never)]
+fn write_u64_long(buf: &mut Vec<u8>, v: u64) {
+    const E8: u64 = 100_000_000;
+    if v < E8 * E8 {
         let (word, n) = trimmed(digits8((v / E8) as u32));
+        let start = buf.len();
         buf.extend_from_slice(&word.to_le_bytes());
         buf.truncate(start + n);
         buf.extend_from_slice(&ascii8(digits8((v % E8) as u32)).to_le_bytes());
@@ -185,12 +196,14 @@ fn needs_escape(b: &[u8]) -> bool {
 }
 
 /// Appends `s` as a JSON string literal, quotes included.
-#[inline]
+///
+/// Inlined for short strings with nothing to escape (ids, types, keys, most payloads; for a
+/// literal key the escape test folds away); anything else goes out of line.
+#[inline(always)]
 pub fn write_str(buf: &mut Vec<u8>, s: &str) {
     let bytes = s.as_bytes();
     let n = bytes.len();
-    let clean = !needs_escape(bytes);
-    if clean && n <= 16 {
+    if n <= 16 && !needs_escape(bytes) {
         // Quote, text, quote: a block of quotes goes in first, then the text is stored over
         // it as at most two overlapping fixed-size copies (no `memcpy` call for a few bytes),
         // and the block is cut to length. The byte after the text is still a quote.
@@ -214,14 +227,23 @@ pub fn write_str(buf: &mut Vec<u8>, s: &str) {
             }
         }
         buf.truncate(start + n + 2);
-    } else if clean {
-        // Longer text with nothing to escape: one reservation, one copy.
+    } else {
+        write_str_long(buf, bytes);
+    }
+}
+
+/// [`write_str`] for strings over 16 bytes or with something to escape.
+#[inline(never)]
+fn write_str_long(buf: &mut Vec<u8>, bytes: &[u8]) {
+    let stop = find_stop(bytes, 0);
+    if stop == bytes.len() {
+        // Nothing to escape: one reservation, one copy.
         buf.reserve(bytes.len() + 2);
         buf.push(b'"');
         buf.extend_from_slice(bytes);
         buf.push(b'"');
     } else {
-        write_escaped(buf, bytes, find_stop(bytes, 0));
+        write_escaped(buf, bytes, stop);
     }
 }
 
@@ -259,18 +281,24 @@ fn write_escaped(buf: &mut Vec<u8>, bytes: &[u8], first: usize) {
 ///
 /// Depth is bounded by the parser's nesting limit; the explicit stack stays inline up to 32
 /// levels.
+#[inline]
 pub fn write_val(buf: &mut Vec<u8>, v: Val<'_, '_>) {
+    // A scalar (the usual payload) needs no container bookkeeping.
+    match v.nodes() {
+        [Node::String(s)] => write_str(buf, s),
+        [Node::Static(StaticNode::U64(u))] => write_u64(buf, *u),
+        _ => write_tree(buf, v),
+    }
+}
+
+/// [`write_val`] for anything but a string or a non-negative integer.
+#[inline(never)]
+fn write_tree(buf: &mut Vec<u8>, v: Val<'_, '_>) {
     /// An open container: is it an object, how many tape items it holds, how many written.
     struct Open {
         object: bool,
         items: usize,
         done: usize,
-    }
-    // A scalar (the usual payload) needs no container bookkeeping.
-    match v.nodes() {
-        [Node::String(s)] => return write_str(buf, s),
-        [Node::Static(StaticNode::U64(u))] => return write_u64(buf, *u),
-        _ => {}
     }
     let mut stack: SmallVec<[Open; 32]> = SmallVec::new();
     for node in v.nodes() {
@@ -328,6 +356,7 @@ impl<'b> ObjWriter<'b> {
     /// Writes `"key":` (with a comma when needed) and returns the buffer for the value.
     ///
     /// The caller must then append exactly one valid JSON value.
+    #[inline]
     pub fn key(&mut self, key: &str) -> &mut Vec<u8> {
         if !self.first {
             self.buf.push(b',');
@@ -339,6 +368,7 @@ impl<'b> ObjWriter<'b> {
     }
 
     /// `"key": <u64>`
+    #[inline]
     pub fn u64(&mut self, key: &str, v: u64) -> &mut Self {
         write_u64(self.key(key), v);
         self
@@ -351,6 +381,7 @@ impl<'b> ObjWriter<'b> {
     }
 
     /// `"key": "<str>"`
+    #[inline]
     pub fn str(&mut self, key: &str, v: &str) -> &mut Self {
         write_str(self.key(key), v);
         self
@@ -369,6 +400,7 @@ impl<'b> ObjWriter<'b> {
     }
 
     /// `"key": <parsed value>`, written from its tape.
+    #[inline]
     pub fn val(&mut self, key: &str, v: Val<'_, '_>) -> &mut Self {
         write_val(self.key(key), v);
         self

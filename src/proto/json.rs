@@ -149,8 +149,20 @@ impl<'t, 'i> Obj<'t, 'i> {
     }
 
     /// The value of the first member named `key` (a linear scan: bodies have few keys).
+    #[inline]
     pub fn get(self, key: &str) -> Option<Val<'t, 'i>> {
-        self.iter().find(|(k, _)| str_eq(k, key)).map(|(_, v)| v)
+        // The iterator's walk, without building a `Val` for members that do not match.
+        let nodes = &self.0[1..];
+        let mut at = 0;
+        for _ in 0..self.len() {
+            let Some(&Node::String(k)) = nodes.get(at) else { return None };
+            let n = span(nodes.get(at + 1)?);
+            if str_eq(k, key) {
+                return nodes.get(at + 1..at + 1 + n).map(Val);
+            }
+            at += 1 + n;
+        }
+        None
     }
 
     /// Members in order.

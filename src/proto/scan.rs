@@ -22,6 +22,7 @@
 
 use simd_json::{Node, StaticNode};
 
+use super::encode::str_eq;
 use super::{BodyHead, Val};
 use crate::simd;
 
@@ -394,10 +395,13 @@ pub fn parse_message<'i>(
             }
             let (key, next) = p.str(i)?;
             i = colon(b, next)?;
-            let slot = match key {
-                "src" => Some(&mut env.src),
-                "dest" => Some(&mut env.dest),
-                _ => None,
+            // (`str_eq` against a literal is a length test and one or two loads.)
+            let slot = if str_eq(key, "src") {
+                Some(&mut env.src)
+            } else if str_eq(key, "dest") {
+                Some(&mut env.dest)
+            } else {
+                None
             };
             // Every value is scanned (the line must be valid JSON throughout); only the first
             // object `body` stays on the tape.
@@ -413,7 +417,7 @@ pub fn parse_message<'i>(
                     i = value(&mut p, i, tape, stack, inner)?;
                     slot.get_or_insert(None);
                 }
-                None if key == "body" && env.body.is_none() => {
+                None if str_eq(key, "body") && env.body.is_none() => {
                     keep = b.get(i) == Some(&b'{');
                     i = if keep {
                         body(&mut p, i, tape, stack, inner, &mut env.head)?
