@@ -6,8 +6,9 @@
 //! The pass-through is this bench binary re-executed with `GLOMERS_PASSTHROUGH` set: it reads
 //! a line and writes it, with buffered I/O, which is the floor any line-oriented node pays. A
 //! writer thread feeds the pre-generated input; the main thread drains stdout and counts
-//! lines. Each program runs five times, interleaved; the report gives the best run of each
-//! and the ratio (node throughput / pass-through throughput).
+//! lines. Each program runs nine times, interleaved; the report gives the best run of each,
+//! the ratio of the bests (node throughput / pass-through throughput) and the median and
+//! range of the ratios of paired runs.
 //!
 //! The nodes enlarge their stdin and stdout pipes to 256 KiB (see `driver::PIPE_CAPACITY`),
 //! which saves many wake-ups at this rate. So that the node's own work is all the ratio
@@ -126,31 +127,37 @@ fn main() {
     compare("broadcast", BROADCAST, n, 2, bcast);
 }
 
-/// Runs the pass-through (default pipes, then 256 KiB pipes) and `node` five times each,
-/// interleaved, on `input` (`n` requests after `setup` setup lines), and prints the best of
-/// each and the ratios.
+/// Runs the pass-through (default pipes, then 256 KiB pipes) and `node` in [`ROUNDS`]
+/// interleaved rounds on `input` (`n` requests after `setup` setup lines), and prints the
+/// best time of each, the ratio of the bests, and the spread of the per-round ratios (each
+/// round's node run against the 256 KiB pass-through run just before it, so a slow spell on
+/// this shared machine hits both sides of a pair alike).
 fn compare(name: &str, node: &str, n: usize, setup: usize, input: Vec<u8>) {
     let input = std::sync::Arc::new(input);
     let me = std::env::current_exe().expect("own path");
     let mut best_node = Duration::MAX;
     let mut best_pass = Duration::MAX;
     let mut best_big = Duration::MAX;
-    for _ in 0..5 {
+    let mut paired = Vec::with_capacity(ROUNDS);
+    for _ in 0..ROUNDS {
         let (t, lines) = run(Command::new(&me).env("GLOMERS_PASSTHROUGH", "1"), &input);
         assert_eq!(lines, n + setup, "pass-through echoes every line");
         best_pass = best_pass.min(t);
-        let (t, lines) = run(Command::new(&me).env("GLOMERS_PASSTHROUGH", "big"), &input);
+        let (big, lines) = run(Command::new(&me).env("GLOMERS_PASSTHROUGH", "big"), &input);
         assert_eq!(lines, n + setup, "pass-through echoes every line");
-        best_big = best_big.min(t);
+        best_big = best_big.min(big);
         let (t, lines) = run(&mut Command::new(node), &input);
         assert_eq!(lines, n + setup, "the node answers every line");
         best_node = best_node.min(t);
+        paired.push(big.as_secs_f64() / t.as_secs_f64());
     }
+    paired.sort_by(f64::total_cmp);
     let rate = |t: Duration| n as f64 / t.as_secs_f64();
     println!(
         "throughput/{name}: {n} requests ({:.1} MB): pass-through {:.3} s ({:.2} M lines/s), \
          with 256 KiB pipes {:.3} s ({:.2} M lines/s), node {:.3} s ({:.2} M req/s), \
-         ratio {:.2} (against 256 KiB pipes; {:.2} against default pipes)",
+         ratio {:.2} (against 256 KiB pipes; {:.2} against default pipes); \
+         paired rounds: median {:.2}, range {:.2}-{:.2}",
         input.len() as f64 / 1e6,
         best_pass.as_secs_f64(),
         rate(best_pass) / 1e6,
@@ -159,6 +166,12 @@ fn compare(name: &str, node: &str, n: usize, setup: usize, input: Vec<u8>) {
         best_node.as_secs_f64(),
         rate(best_node) / 1e6,
         best_big.as_secs_f64() / best_node.as_secs_f64(),
-        best_pass.as_secs_f64() / best_node.as_secs_f64()
+        best_pass.as_secs_f64() / best_node.as_secs_f64(),
+        paired[paired.len() / 2],
+        paired[0],
+        paired[paired.len() - 1],
     );
 }
+
+/// Interleaved rounds per program.
+const ROUNDS: usize = 9;

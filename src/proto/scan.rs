@@ -201,6 +201,14 @@ fn digits(b: &[u8], mut i: usize) -> Result<usize, ScanError> {
 /// Scans the number starting at `i`. Returns it and the index after it.
 #[inline(always)]
 fn number(b: &[u8], i: usize) -> Result<(StaticNode, usize), ScanError> {
+    // Shortest case first: one to seven digits within an eight-byte word, all read at once.
+    if let Some(word) = b.get(i..).and_then(|r| r.first_chunk::<8>()) {
+        if let Some((v, n)) = short_integer(u64::from_le_bytes(*word)) {
+            if matches!(b.get(i + n), Some(b',' | b']' | b'}') | None) {
+                return Ok((StaticNode::U64(v), i + n));
+            }
+        }
+    }
     // The common case, every msg_id and most values: up to 19 digits with no leading zero,
     // no sign, fraction or exponent, then a delimiter. Nineteen digits cannot overflow.
     let mut v = 0u64;
@@ -218,6 +226,29 @@ fn number(b: &[u8], i: usize) -> Result<(StaticNode, usize), ScanError> {
         return Ok((StaticNode::U64(v), j));
     }
     number_slow(b, i)
+}
+
+/// The integer that `word`'s bytes (in memory order) start with, when it has one to seven
+/// digits and no leading zero, and its digit count. SWAR: the digit test and the conversion
+/// are a few word operations, no loop.
+#[inline(always)]
+fn short_integer(word: u64) -> Option<(u64, usize)> {
+    const LOW: u64 = 0x0f0f_0f0f_0f0f_0f0f;
+    let t = word ^ 0x3030_3030_3030_3030;
+    // A byte is a digit iff `t` is 0..=9 there: high nibble zero, and low nibble + 6 not
+    // reaching 16 (per-byte sums stay below 0x16, so no carry crosses a byte).
+    let not_digit = (t & !LOW) | (((t & LOW) + 0x0606_0606_0606_0606) & 0x1010_1010_1010_1010);
+    let n = (not_digit.trailing_zeros() / 8) as usize;
+    if n == 0 || n == 8 || (n > 1 && t & 0xff == 0) {
+        return None;
+    }
+    // Move the n digits to the top bytes (zero digits below them), then combine pairs,
+    // quads and octets: the standard eight-digit multiply-shift reduction.
+    let d = (t & LOW) << (8 * (8 - n));
+    let d = (d * 10 + (d >> 8)) & 0x00ff_00ff_00ff_00ff;
+    let d = (d * 100 + (d >> 16)) & 0x0000_ffff_0000_ffff;
+    let d = (d * 10_000 + (d >> 32)) & 0xffff_ffff;
+    Some((d, n))
 }
 
 /// [`number`] for everything else: signs, fractions, exponents, long or malformed numbers.
@@ -896,6 +927,32 @@ mod tests {
                     assert_eq!(next_quote(&quotes, at, len), next, "round {round} at {at}");
                 }
             }
+        }
+    }
+
+    #[test]
+    fn short_integers_read_as_the_byte_loop_reads_them() {
+        let mut rng = Rng::new(3);
+        let alphabet = b"0123456789012345678901234567890123456789,}] -.e\x00\xff/:";
+        for round in 0..300_000u32 {
+            let mut word = [0u8; 8];
+            for x in &mut word {
+                *x = *rng.pick(alphabet);
+            }
+            if round % 3 == 0 {
+                // Whole numbers of every length, then a delimiter.
+                let digits = rng.below(9) as u32;
+                let text = format!("{},", rng.below(10u64.pow(digits)));
+                let k = text.len().min(8);
+                word[..k].copy_from_slice(&text.as_bytes()[..k]);
+            }
+            let digits = word.iter().take_while(|c| c.is_ascii_digit()).count();
+            let want = (1..8).contains(&digits) && (digits == 1 || word[0] != b'0');
+            let want = want.then(|| {
+                let text = std::str::from_utf8(&word[..digits]).unwrap();
+                (text.parse::<u64>().unwrap(), digits)
+            });
+            assert_eq!(short_integer(u64::from_le_bytes(word)), want, "{word:?}");
         }
     }
 
