@@ -331,6 +331,8 @@ impl<W: Workload> Node<W> {
         self.workload.as_ref()
     }
 
+    // Inlined into `handle_line`, its one caller, whatever the size of the workload's code.
+    #[inline(always)]
     fn dispatch(
         core: &mut Core<W>,
         workload: &mut Option<W>,

@@ -137,9 +137,13 @@ pub struct BodyHead<'i> {
     pub msg_id: Option<u64>,
     /// The last valid `in_reply_to`.
     pub in_reply_to: Option<u64>,
-    /// The last ill-typed `msg_id` or `in_reply_to`.
-    pub bad: Option<FieldError>,
+    /// The last ill-typed `msg_id` or `in_reply_to` (a reference to a constant: this struct
+    /// is copied on every line, and a pointer is a fifth of a `FieldError`).
+    pub bad: Option<&'static FieldError>,
 }
+
+static BAD_MSG_ID: FieldError = FieldError::invalid("msg_id", "a non-negative integer");
+static BAD_IN_REPLY_TO: FieldError = FieldError::invalid("in_reply_to", "a non-negative integer");
 
 impl<'i> BodyHead<'i> {
     /// Takes in the body member `key: val` (members are fed in order).
@@ -159,14 +163,12 @@ impl<'i> BodyHead<'i> {
         } else if str_eq(key, "msg_id") {
             match n {
                 Some(id) => self.msg_id = Some(id),
-                None => self.bad = Some(FieldError::invalid("msg_id", "a non-negative integer")),
+                None => self.bad = Some(&BAD_MSG_ID),
             }
         } else if str_eq(key, "in_reply_to") {
             match n {
                 Some(id) => self.in_reply_to = Some(id),
-                None => {
-                    self.bad = Some(FieldError::invalid("in_reply_to", "a non-negative integer"))
-                }
+                None => self.bad = Some(&BAD_IN_REPLY_TO),
             }
         }
     }
@@ -213,7 +215,7 @@ impl<'t, 'i> Msg<'t, 'i> {
         let BodyHead { kind, has_type, msg_id, in_reply_to, bad } = head;
         let body_err = |why| ParseError::Body { src, dest, msg_id, why };
         if let Some(why) = bad {
-            return Err(body_err(why));
+            return Err(body_err(*why));
         }
         let Some(kind) = kind else {
             let why = if has_type {

@@ -352,17 +352,15 @@ pub fn parse<'i>(
 /// `line[..end]` as text, for a line without backslashes; `ascii` says `classify` found it
 /// all ASCII.
 #[inline(always)]
-fn plain_text(line: &mut [u8], end: usize, ascii: bool) -> Result<&str, ScanError> {
+fn plain_text(line: &[u8], end: usize, ascii: bool) -> Result<&str, ScanError> {
     if ascii {
-        let line: &[u8] = line;
         // SAFETY: `classify` found no byte with the high bit set in `line[..end]`, and ASCII
         // is valid UTF-8. This skips the second pass `from_utf8` would make over the line.
         Ok(unsafe { std::str::from_utf8_unchecked(&line[..end]) })
     } else {
         // No escapes: a line that is not UTF-8 cannot be JSON (every byte outside a string is
         // ASCII, and no escape can repair one inside), and one that is needs no rewriting.
-        let text: &str = std::str::from_utf8_mut(&mut line[..end]).map_err(|_| ScanError::Utf8)?;
-        Ok(text)
+        std::str::from_utf8(&line[..end]).map_err(|_| ScanError::Utf8)
     }
 }
 
@@ -404,12 +402,35 @@ pub fn parse_message<'i>(
     if shape.backslash {
         return parse_escaped(line, end, tape, stack, strings, max_depth).map(|()| None);
     }
+    // No escapes: the line is only read from here on, padding (if any) included.
+    let line: &'i [u8] = line;
     let text: &'i str = plain_text(line, end, shape.ascii)?;
-    let b = text.as_bytes();
     let mut p = Plain::new(text, quotes, shape);
+    if !shape.control {
+        let mut env = Envelope::default();
+        if compact(&mut p, line, tape, stack, max_depth, &mut env).is_some() {
+            return Ok(Some(env));
+        }
+        // Not the common shape: start over on the general route, which also names the
+        // fault if the line is not JSON.
+        tape.clear();
+        stack.clear();
+    }
+    general_message(&mut p, tape, stack, max_depth)
+}
+
+/// [`parse_message`]'s general route for a line with no backslash: any whitespace, any
+/// member order, anything at the top level.
+fn general_message<'i>(
+    p: &mut Plain<'i, '_>,
+    tape: &mut Vec<Node<'i>>,
+    stack: &mut Vec<Open>,
+    max_depth: usize,
+) -> Result<Option<Envelope<'i>>, ScanError> {
+    let b = p.text.as_bytes();
     let mut i = skip_ws(b, 0);
     if b.get(i) != Some(&b'{') || max_depth == 0 {
-        return scan(&mut p, tape, stack, max_depth).map(|()| None);
+        return scan(p, tape, stack, max_depth).map(|()| None);
     }
     // Member values sit one level down.
     let inner = max_depth - 1;
@@ -445,19 +466,19 @@ pub fn parse_message<'i>(
                     slot.get_or_insert(Some(s));
                 }
                 Some(slot) => {
-                    i = value(&mut p, i, tape, stack, inner)?;
+                    i = value(p, i, tape, stack, inner)?;
                     slot.get_or_insert(None);
                 }
                 None if str_eq(key, "body") && env.body.is_none() => {
                     keep = b.get(i) == Some(&b'{');
                     i = if keep {
-                        body(&mut p, i, tape, stack, inner, &mut env.head)?
+                        body(p, i, tape, stack, inner, &mut env.head)?
                     } else {
-                        value(&mut p, i, tape, stack, inner)?
+                        value(p, i, tape, stack, inner)?
                     };
                     env.body = Some(keep);
                 }
-                None => i = value(&mut p, i, tape, stack, inner)?,
+                None => i = value(p, i, tape, stack, inner)?,
             }
             if !keep {
                 tape.truncate(mark);
@@ -479,6 +500,194 @@ pub fn parse_message<'i>(
         return Err(ScanError::Trailing);
     }
     Ok(Some(env))
+}
+
+/// Quote positions of a line in order, read off its bitmap (see [`classify`]).
+struct QuoteIter<'q> {
+    words: &'q [u64],
+    /// The word `bits` came from.
+    w: usize,
+    /// The quotes of word `w` not yet returned.
+    bits: u64,
+}
+
+impl<'q> QuoteIter<'q> {
+    /// The quotes at or after `at`.
+    #[inline(always)]
+    fn from(words: &'q [u64], at: usize) -> Self {
+        let w = at / 64;
+        let bits = words.get(w).map_or(0, |&b| b & (u64::MAX << (at % 64)));
+        QuoteIter { words, w, bits }
+    }
+
+    /// The next quote's index.
+    #[inline(always)]
+    fn next(&mut self) -> Option<usize> {
+        while self.bits == 0 {
+            self.w += 1;
+            self.bits = *self.words.get(self.w)?;
+        }
+        let k = self.w * 64 + self.bits.trailing_zeros() as usize;
+        self.bits &= self.bits - 1;
+        Some(k)
+    }
+
+    /// The string whose opening quote is at `i` (the iterator's next quote, or this is not a
+    /// string) and the index after its closing quote.
+    #[inline(always)]
+    fn string<'i>(&mut self, text: &'i str, i: usize) -> Option<(&'i str, usize)> {
+        if self.next()? != i {
+            return None;
+        }
+        let end = self.next()?;
+        // SAFETY: `i` and `end` hold ASCII quotes (the bitmap marks only quotes, and only
+        // inside the line), so in valid UTF-8 text `i + 1` and `end` are character
+        // boundaries, and `i < end < text.len()`.
+        Some((unsafe { text.get_unchecked(i + 1..end) }, end + 1))
+    }
+}
+
+/// The route nearly every message takes: a compact line (no whitespace between tokens) with
+/// no backslash or control byte, whose top level is an object with `src` and `dest` strings
+/// and a `body` object. With no whitespace to skip and no escapes, every string is the text
+/// between one quote of the bitmap and the next, walked in order, and each separator is one
+/// byte test.
+///
+/// `None` means the line is not of this shape (or not JSON): the caller parses it again on
+/// the general route, which accepts, rejects or reports it as it would any line. So this only
+/// has to be right about the lines it accepts; values it does not read itself (nested
+/// containers, signed numbers, literals) go through [`value`] just as on the general route.
+#[inline(never)]
+fn compact<'i>(
+    p: &mut Plain<'i, '_>,
+    padded: &[u8],
+    tape: &mut Vec<Node<'i>>,
+    stack: &mut Vec<Open>,
+    max_depth: usize,
+    env: &mut Envelope<'i>,
+) -> Option<()> {
+    let text = p.text;
+    let b = text.as_bytes();
+    let words = p.quotes?;
+    if max_depth < 2 || b.first() != Some(&b'{') {
+        return None;
+    }
+    let mut q = QuoteIter::from(words, 0);
+    let mut i = 1;
+    loop {
+        let (key, after) = q.string(text, i)?;
+        if b.get(after) != Some(&b':') {
+            return None;
+        }
+        let v = after + 1;
+        if str_eq(key, "src") || str_eq(key, "dest") {
+            let (s, next) = q.string(text, v)?;
+            let slot = if key.len() == 3 { &mut env.src } else { &mut env.dest };
+            slot.get_or_insert(Some(s));
+            i = next;
+        } else if str_eq(key, "body") && env.body.is_none() {
+            if b.get(v) != Some(&b'{') {
+                return None;
+            }
+            i = compact_body(p, padded, &mut q, v, tape, stack, max_depth - 1, &mut env.head)?;
+            env.body = Some(true);
+        } else {
+            // Any other member (or a repeated `body`) is validated, not kept.
+            let mark = tape.len();
+            i = match b.get(v)? {
+                b'"' => q.string(text, v)?.1,
+                _ => {
+                    let next = value(p, v, tape, stack, max_depth - 1).ok()?;
+                    q = QuoteIter::from(words, next);
+                    next
+                }
+            };
+            tape.truncate(mark);
+        }
+        match b.get(i) {
+            Some(b',') => i += 1,
+            Some(b'}') => break,
+            _ => return None,
+        }
+    }
+    (i + 1 == b.len()).then_some(())
+}
+
+/// [`compact`]'s body: the object whose `{` is at `i` onto the tape, each member fed to
+/// `head`, as [`body`] does. Returns the index after its `}`.
+///
+/// `padded` is the line with whatever readable bytes follow it: a short integer is read as
+/// one eight-byte word even near the end of the line (its digits are then checked to end
+/// inside the line, at a `,` or `}`).
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn compact_body<'i>(
+    p: &mut Plain<'i, '_>,
+    padded: &[u8],
+    q: &mut QuoteIter<'_>,
+    mut i: usize,
+    tape: &mut Vec<Node<'i>>,
+    stack: &mut Vec<Open>,
+    max_depth: usize,
+    head: &mut BodyHead<'i>,
+) -> Option<usize> {
+    let text = p.text;
+    let b = text.as_bytes();
+    let at = tape.len();
+    tape.push(Node::Object { len: 0, count: 0 });
+    let mut len = 0;
+    i += 1;
+    if b.get(i) != Some(&b'}') {
+        loop {
+            let (key, after) = q.string(text, i)?;
+            tape.push(Node::String(key));
+            if b.get(after) != Some(&b':') {
+                return None;
+            }
+            let v = after + 1;
+            match b.get(v)? {
+                b'"' => {
+                    let (s, next) = q.string(text, v)?;
+                    tape.push(Node::String(s));
+                    head.scalar(key, Some(s), None);
+                    i = next;
+                }
+                b'0'..=b'9' => {
+                    let word = padded.get(v..).and_then(|r| r.first_chunk::<8>());
+                    let short = word.and_then(|w| short_integer(u64::from_le_bytes(*w)));
+                    let (n, next) = match short {
+                        Some((n, len)) if matches!(b.get(v + len), Some(b',' | b'}')) => {
+                            (StaticNode::U64(n), v + len)
+                        }
+                        _ => number(b, v).ok()?,
+                    };
+                    tape.push(Node::Static(n));
+                    let n = match n {
+                        StaticNode::U64(n) => Some(n),
+                        _ => None,
+                    };
+                    head.scalar(key, None, n);
+                    i = next;
+                }
+                _ => {
+                    let k = tape.len();
+                    i = value(p, v, tape, stack, max_depth - 1).ok()?;
+                    if let Some(v) = Val::new(&tape[k..]) {
+                        head.member(key, v);
+                    }
+                    *q = QuoteIter::from(q.words, i);
+                }
+            }
+            len += 1;
+            match b.get(i) {
+                Some(b',') => i += 1,
+                Some(b'}') => break,
+                _ => return None,
+            }
+        }
+    }
+    tape[at] = Node::Object { len, count: tape.len() - at - 1 };
+    Some(i + 1)
 }
 
 /// Scans the body object whose `{` is at `i` onto the tape, as [`value`] would, feeding each
@@ -571,10 +780,14 @@ struct Shape {
 /// it holds, and where its quotes are (`quotes` gets one word per block, bit `k` of word `w`
 /// for byte `64 * w + k`). Bytes of `line` past `end` may be read (a full block is cheaper
 /// than a partial one) but never count.
+///
+/// The blocks only say whether the line holds any special byte (backslash, control or
+/// non-ASCII); when it does, which kinds is found byte by byte (such lines are rare, and take
+/// slower routes anyway).
 #[inline]
 fn classify(line: &[u8], end: usize, quotes: &mut Vec<u64>) -> Shape {
     quotes.clear();
-    let (mut backslash, mut control, mut high) = (0u64, 0u64, 0u64);
+    let mut special = 0u64;
     let mut at = 0;
     while at < end {
         let n = (end - at).min(64);
@@ -588,12 +801,26 @@ fn classify(line: &[u8], end: usize, quotes: &mut Vec<u64>) -> Shape {
         };
         let keep = simd::low_bits(n);
         quotes.push(c.quote & keep);
-        backslash |= c.backslash & keep;
-        control |= c.control & keep;
-        high |= c.high & keep;
+        special |= c.special & keep;
         at += 64;
     }
-    Shape { backslash: backslash != 0, ascii: high == 0, control: control != 0 }
+    if special == 0 {
+        return Shape { backslash: false, ascii: true, control: false };
+    }
+    special_shape(&line[..end])
+}
+
+/// [`Shape`] of a line known to hold some special byte, byte by byte.
+#[cold]
+#[inline(never)]
+fn special_shape(line: &[u8]) -> Shape {
+    let mut shape = Shape { backslash: false, ascii: true, control: false };
+    for &c in line {
+        shape.backslash |= c == b'\\';
+        shape.control |= c < 0x20;
+        shape.ascii &= c < 0x80;
+    }
+    shape
 }
 
 /// Index of the first quote at or after `from` according to the bitmap `quotes` (see
@@ -1127,5 +1354,114 @@ mod tests {
         let len = b.len();
         parse(&mut b, len, &mut tape, &mut Scratch::default(), 128).unwrap();
         assert!(matches!(tape[2], Node::String("a\nb")));
+    }
+
+    /// A message line, nearly always compact: `src`, `dest` and `body` in any order, sometimes
+    /// repeated or of the wrong type, other members, body values of every kind (integers of
+    /// every length and at the very end of the body included).
+    fn gen_message(rng: &mut Rng) -> String {
+        fn val(rng: &mut Rng) -> String {
+            match rng.below(12) {
+                0..=2 => format!("\"{}\"", rng.pick(&["", "x", "Please echo 9", "é", "a b", "{}"])),
+                3..=5 => {
+                    // Zero to twenty digits, now and then with a leading zero.
+                    let n = rng.below(21) as usize;
+                    let mut d: String =
+                        (0..n).map(|_| char::from(b'0' + rng.below(10) as u8)).collect();
+                    if d.is_empty() {
+                        d.push('7');
+                    }
+                    d
+                }
+                6 => (*rng.pick(&["-3", "1.5", "2e3", "-0", "true", "false", "null"])).into(),
+                7 => (*rng.pick(&["[]", "[1,2,3]", "[1, \"a\" ,{}]", "{\"n1\":[\"n2\"]}"])).into(),
+                8 => (*rng.pick(&["{}", "{\"k\":{\"j\":[[]]}}", "[[[[1]]]]"])).into(),
+                _ => rng.below(1000).to_string(),
+            }
+        }
+        let mut body = Vec::new();
+        for _ in 0..rng.below(6) {
+            let k = *rng.pick(&["type", "msg_id", "in_reply_to", "echo", "message", "x", "é"]);
+            let v = match k {
+                "type" if rng.chance(0.8) => format!("\"{}\"", rng.pick(&["echo", "broadcast"])),
+                "msg_id" | "in_reply_to" if rng.chance(0.7) => rng.below(100_000).to_string(),
+                _ => val(rng),
+            };
+            body.push(format!("\"{k}\":{v}"));
+        }
+        let mut top = vec![
+            format!("\"src\":{}", if rng.chance(0.95) { "\"c1\"".into() } else { val(rng) }),
+            format!("\"dest\":{}", if rng.chance(0.95) { "\"n1\"".into() } else { val(rng) }),
+            if rng.chance(0.95) {
+                format!("\"body\":{{{}}}", body.join(","))
+            } else {
+                format!("\"body\":{}", val(rng))
+            },
+        ];
+        for _ in 0..rng.below(3) {
+            let k = *rng.pick(&["id", "src", "dest", "body", "sr", "bodyx"]);
+            top.push(format!("\"{k}\":{}", val(rng)));
+        }
+        rng.shuffle(&mut top);
+        let mut line = format!("{{{}}}", top.join(","));
+        if rng.chance(0.05) {
+            let mut at = rng.below(line.len() as u64) as usize;
+            while !line.is_char_boundary(at) {
+                at -= 1;
+            }
+            line.insert(at, ' ');
+        }
+        line
+    }
+
+    #[test]
+    fn the_compact_route_agrees_with_the_general_route() {
+        let mut rng = Rng::new(0xc0c0);
+        let (mut taken, mut declined) = (0, 0);
+        for round in 0..40_000 {
+            let mut line = gen_message(&mut rng).into_bytes();
+            if rng.chance(0.25) {
+                let at = rng.below(line.len() as u64) as usize;
+                match rng.below(3) {
+                    0 => line[at] = *rng.pick(b"{}[],:\"0 e-"),
+                    1 => line.insert(at, *rng.pick(b"{}[],:\"0 ")),
+                    _ => line.truncate(at),
+                }
+            }
+            let len = line.len();
+            // Whatever follows the line in the buffer must never be read as part of it:
+            // digits and closers are what could extend a number at its end.
+            let mut padded = line.clone();
+            let tails: [&[u8]; 4] = [b"", b"12345678", b"}}}}}}}}", b"9,9}"];
+            padded.extend_from_slice(tails[rng.below(4) as usize]);
+            let mut quotes = Vec::new();
+            let shape = classify(&padded, len, &mut quotes);
+            assert!(!shape.backslash && !shape.control, "the generator makes neither");
+            // (A cut through `é` is not UTF-8: rejected before either route.)
+            let Ok(text) = plain_text(&padded, len, shape.ascii) else { continue };
+            let (mut fast, mut general) = (Vec::new(), Vec::new());
+            let mut stack = Vec::new();
+            let mut env = Envelope::default();
+            let mut p = Plain::new(text, &quotes, shape);
+            let got = compact(&mut p, &padded, &mut fast, &mut stack, 128, &mut env);
+            stack.clear();
+            let want = general_message(&mut p, &mut general, &mut stack, 128);
+            let shown = String::from_utf8_lossy(&line);
+            match got {
+                Some(()) => {
+                    taken += 1;
+                    assert_eq!(want, Ok(Some(env)), "round {round}: {shown}");
+                    assert_eq!(
+                        format!("{fast:?}"),
+                        format!("{general:?}"),
+                        "round {round}: {shown}"
+                    );
+                }
+                None => declined += 1,
+            }
+        }
+        // Both outcomes in volume: most lines take the compact route, and the broken ones,
+        // lines with whitespace and bodies that are not objects are handed back.
+        assert!(taken > 15_000 && declined > 8_000, "taken {taken}, declined {declined}");
     }
 }
