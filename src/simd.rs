@@ -1,16 +1,16 @@
-//! Byte-class bitmasks of 64-byte blocks (bit `k` describes byte `k`): the one place that
-//! uses CPU intrinsics.
+//! Byte-class bitmasks of 64-byte blocks and 16-byte lanes (bit `k` describes byte `k`): the
+//! one place that uses CPU intrinsics.
 //!
 //! The framer finds newlines and the scanner finds quotes with these masks instead of a
-//! byte-at-a-time or word-at-a-time search: one 64-byte block costs about twenty instructions
-//! (four loads, a compare and a `pmovmskb` per class), after which each hit is a
-//! `trailing_zeros` away. A call to `memchr` per short line costs more than that in setup
-//! alone.
+//! byte-at-a-time or word-at-a-time search: one 16-byte lane costs a load, a compare and a
+//! `pmovmskb` per class, after which each hit is a `trailing_zeros` away. A call to `memchr`
+//! per short line costs more than that in setup alone.
 //!
 //! On x86_64 this uses SSE2, which every x86_64 CPU has (it is part of the target's baseline,
 //! so no runtime detection is needed). Elsewhere a portable loop computes the same masks.
 
-/// The classes of bytes in one block that the JSON scanner needs.
+/// The classes of bytes in one 16-byte lane that the JSON scanner needs (bit `k` describes
+/// byte `k`).
 ///
 /// The scanner needs the position of every quote, but of the bytes that take it off its fast
 /// route (backslashes, control bytes, non-ASCII bytes) only whether a line has any: those
@@ -19,9 +19,9 @@
 #[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
 pub struct Classes {
     /// `"` bytes.
-    pub quote: u64,
+    pub quote: u16,
     /// Backslashes, control bytes (below 0x20) and bytes with the high bit set (not ASCII).
-    pub special: u64,
+    pub special: u16,
 }
 
 /// Newline bits of `block`.
@@ -30,10 +30,12 @@ pub fn newlines(block: &[u8; 64]) -> u64 {
     imp::newlines(block)
 }
 
-/// [`Classes`] of `block`.
+/// [`Classes`] of a 16-byte lane. The scanner works lane by lane rather than block by block
+/// so that a line is looked at only as far as it goes (an 80-byte line is five lanes, not
+/// two blocks of four).
 #[inline(always)]
-pub fn classes(block: &[u8; 64]) -> Classes {
-    imp::classes(block)
+pub fn classes(lane: &[u8; 16]) -> Classes {
+    imp::classes(lane)
 }
 
 /// Newline bits of the first `n` bytes of `bytes` (`n <= 64`; higher bits are zero), using
@@ -89,22 +91,20 @@ mod imp {
     }
 
     #[inline(always)]
-    pub(super) fn classes(block: &[u8; 64]) -> Classes {
-        let mut c = Classes::default();
-        for (k, v) in lanes(block).into_iter().enumerate() {
-            // SAFETY: register-only SSE2 instructions, enabled for this target.
-            let special = unsafe {
-                // Signed compare: 0x20 > byte holds for control bytes and for every byte with
-                // the high bit set (negative as i8), so one compare finds both.
-                let below = _mm_cmpgt_epi8(_mm_set1_epi8(0x20), v);
-                let backslash = _mm_cmpeq_epi8(v, _mm_set1_epi8(b'\\' as i8));
-                _mm_movemask_epi8(_mm_or_si128(below, backslash))
-            };
-            let shift = 16 * k;
-            c.quote |= eq(v, b'"') << shift;
-            c.special |= u64::from(special as u16) << shift;
-        }
-        c
+    pub(super) fn classes(lane: &[u8; 16]) -> Classes {
+        // SAFETY: the 16 bytes read are `lane`; `_mm_loadu_si128` has no alignment
+        // requirement; the rest are register-only SSE2 instructions, enabled for this target
+        // (the `cfg` above).
+        let (quote, special) = unsafe {
+            let v = _mm_loadu_si128(lane.as_ptr().cast());
+            let quote = _mm_movemask_epi8(_mm_cmpeq_epi8(v, _mm_set1_epi8(b'"' as i8)));
+            // Signed compare: 0x20 > byte holds for control bytes and for every byte with
+            // the high bit set (negative as i8), so one compare finds both.
+            let below = _mm_cmpgt_epi8(_mm_set1_epi8(0x20), v);
+            let backslash = _mm_cmpeq_epi8(v, _mm_set1_epi8(b'\\' as i8));
+            (quote, _mm_movemask_epi8(_mm_or_si128(below, backslash)))
+        };
+        Classes { quote: quote as u16, special: special as u16 }
     }
 }
 
@@ -116,11 +116,11 @@ mod imp {
         block.iter().rev().fold(0, |m, &c| m << 1 | u64::from(c == b'\n'))
     }
 
-    pub(super) fn classes(block: &[u8; 64]) -> Classes {
+    pub(super) fn classes(lane: &[u8; 16]) -> Classes {
         let mut c = Classes::default();
-        for (k, &b) in block.iter().enumerate() {
-            c.quote |= u64::from(b == b'"') << k;
-            c.special |= u64::from(b == b'\\' || !(0x20..0x80).contains(&b)) << k;
+        for (k, &b) in lane.iter().enumerate() {
+            c.quote |= u16::from(b == b'"') << k;
+            c.special |= u16::from(b == b'\\' || !(0x20..0x80).contains(&b)) << k;
         }
         c
     }
@@ -131,14 +131,14 @@ mod tests {
     use super::*;
     use crate::rng::Rng;
 
-    fn naive(block: &[u8; 64]) -> (u64, Classes) {
+    fn naive(block: &[u8; 64]) -> (u64, [Classes; 4]) {
         let bit = |f: &dyn Fn(u8) -> bool| {
             block.iter().enumerate().fold(0u64, |m, (k, &b)| m | u64::from(f(b)) << k)
         };
-        let c = Classes {
-            quote: bit(&|b| b == b'"'),
-            special: bit(&|b| matches!(b, b'\\' | 0..=0x1f | 0x80..=0xff)),
-        };
+        let c = [0, 1, 2, 3].map(|k| Classes {
+            quote: (bit(&|b| b == b'"') >> (16 * k)) as u16,
+            special: (bit(&|b| matches!(b, b'\\' | 0..=0x1f | 0x80..=0xff)) >> (16 * k)) as u16,
+        });
         (bit(&|b| b == b'\n'), c)
     }
 
@@ -169,7 +169,10 @@ mod tests {
         for b in &blocks {
             let (nl, c) = naive(b);
             assert_eq!(newlines(b), nl, "{b:?}");
-            assert_eq!(classes(b), c, "{b:?}");
+            for (k, c) in c.iter().enumerate() {
+                let lane = b[16 * k..].first_chunk::<16>().expect("inside the block");
+                assert_eq!(classes(lane), *c, "{b:?}");
+            }
             for n in [0, 1, 17, 63, 64] {
                 assert_eq!(newlines_prefix(b, n), nl & low_bits(n));
                 assert_eq!(newlines_prefix(&b[..n], n), nl & low_bits(n));

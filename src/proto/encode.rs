@@ -551,7 +551,14 @@ struct Head {
     dest: String,
     kind: String,
     bytes: Vec<u8>,
+    /// `bytes` again, zero-padded, when it fits in [`SHORT_HEAD`] bytes (nearly always): then
+    /// the copy is one fixed-size move of the whole block, cut to length, with no `memcpy`
+    /// call.
+    short: Option<Box<[u8; SHORT_HEAD]>>,
 }
+
+/// Heads up to this long are copied as one fixed-size block.
+const SHORT_HEAD: usize = 64;
 
 impl HeadCache {
     /// Number of cached heads.
@@ -575,7 +582,14 @@ impl HeadCache {
         if slot.bytes.is_empty() || !str_eq(&slot.dest, dest) || !str_eq(&slot.kind, kind) {
             Self::fill(slot, &self.prefix, dest, kind);
         }
-        buf.extend_from_slice(&slot.bytes);
+        match &slot.short {
+            Some(block) => {
+                let start = buf.len();
+                buf.extend_from_slice(&block[..]);
+                buf.truncate(start + slot.bytes.len());
+            }
+            None => buf.extend_from_slice(&slot.bytes),
+        }
     }
 
     #[cold]
@@ -589,6 +603,13 @@ impl HeadCache {
         write_str(&mut slot.bytes, dest);
         slot.bytes.extend_from_slice(b",\"body\":{\"type\":");
         write_str(&mut slot.bytes, kind);
+        let n = slot.bytes.len();
+        if n <= SHORT_HEAD {
+            let block = slot.short.get_or_insert_with(|| Box::new([0; SHORT_HEAD]));
+            block[..n].copy_from_slice(&slot.bytes);
+        } else {
+            slot.short = None;
+        }
     }
 }
 

@@ -193,6 +193,7 @@ impl<'t, 'i> Msg<'t, 'i> {
 
     /// Builds a message from its top-level members (`Some(None)`: present with the wrong
     /// type) and the body's envelope fields (`head`; read from `body` when `None`).
+    #[inline]
     pub fn from_parts(
         src: Option<Option<&'i str>>,
         dest: Option<Option<&'i str>>,

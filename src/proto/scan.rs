@@ -776,33 +776,56 @@ struct Shape {
     control: bool,
 }
 
-/// One pass over `line[..end]`, 64 bytes at a time ([`simd::classes`]): what kinds of bytes
-/// it holds, and where its quotes are (`quotes` gets one word per block, bit `k` of word `w`
-/// for byte `64 * w + k`). Bytes of `line` past `end` may be read (a full block is cheaper
+/// One pass over `line[..end]`, 16 bytes at a time ([`simd::classes`]): what kinds of bytes
+/// it holds, and where its quotes are (`quotes` gets one word per 64 bytes, bit `k` of word
+/// `w` for byte `64 * w + k`). Bytes of `line` past `end` may be read (a full lane is cheaper
 /// than a partial one) but never count.
 ///
-/// The blocks only say whether the line holds any special byte (backslash, control or
+/// The lanes only say whether the line holds any special byte (backslash, control or
 /// non-ASCII); when it does, which kinds is found byte by byte (such lines are rare, and take
 /// slower routes anyway).
 #[inline]
 fn classify(line: &[u8], end: usize, quotes: &mut Vec<u64>) -> Shape {
     quotes.clear();
-    let mut special = 0u64;
+    let mut special = 0u16;
     let mut at = 0;
-    while at < end {
-        let n = (end - at).min(64);
-        let c = match line[at..].first_chunk::<64>() {
-            Some(block) => simd::classes(block),
-            None => {
-                let mut block = [0u8; 64];
-                block[..n].copy_from_slice(&line[at..at + n]);
-                simd::classes(&block)
-            }
-        };
-        let keep = simd::low_bits(n);
-        quotes.push(c.quote & keep);
-        special |= c.special & keep;
+    // Whole 64-byte blocks: four lanes, one quote word.
+    while let Some(block) = line[at..end].first_chunk::<64>() {
+        let mut word = 0u64;
+        for k in 0..4 {
+            let c = simd::classes(block[16 * k..].first_chunk::<16>().expect("in the block"));
+            special |= c.special;
+            word |= u64::from(c.quote) << (16 * k);
+        }
+        quotes.push(word);
         at += 64;
+    }
+    // The rest: only the lanes it reaches, the last one masked to the line.
+    if at < end {
+        let mut word = 0u64;
+        let mut shift = 0;
+        while let Some(lane) = line[at..end].first_chunk::<16>() {
+            let c = simd::classes(lane);
+            special |= c.special;
+            word |= u64::from(c.quote) << shift;
+            at += 16;
+            shift += 16;
+        }
+        let rest = end - at;
+        if rest > 0 {
+            let c = match line[at..].first_chunk::<16>() {
+                Some(lane) => simd::classes(lane),
+                None => {
+                    let mut lane = [0u8; 16];
+                    lane[..rest].copy_from_slice(&line[at..end]);
+                    simd::classes(&lane)
+                }
+            };
+            let keep = (1u16 << rest) - 1;
+            special |= c.special & keep;
+            word |= u64::from(c.quote & keep) << shift;
+        }
+        quotes.push(word);
     }
     if special == 0 {
         return Shape { backslash: false, ascii: true, control: false };
