@@ -203,10 +203,16 @@ pub fn parser(data: &[u8]) -> Result<(), Violation> {
     let mut padded = data.to_vec();
     padded.resize(len + PADDING, b' ');
     let mut bare = data.to_vec();
+    // Padding as the driver leaves it is the start of the next lines: digits and closers
+    // there must not extend a number at the end of this one.
+    let mut digits = data.to_vec();
+    digits.extend(b"7,}".iter().cycle().take(PADDING));
     let a = parser.parse(&mut padded, len, |m| m.map(|m| format!("{m:?}")).map_err(kind_of));
     let b = parser.parse(&mut bare, len, |m| m.map(|m| format!("{m:?}")).map_err(kind_of));
-    if a != b {
-        return Err(Violation::new(0, format!("padding changed the parse: {a:?} vs {b:?}"), data));
+    let d = parser.parse(&mut digits, len, |m| m.map(|m| format!("{m:?}")).map_err(kind_of));
+    if a != b || a != d {
+        let what = format!("padding changed the parse: {a:?} vs {b:?} vs {d:?}");
+        return Err(Violation::new(0, what, data));
     }
 
     let mut general = data.to_vec();

@@ -281,7 +281,7 @@ fn write_escaped(buf: &mut Vec<u8>, bytes: &[u8], first: usize) {
 ///
 /// Depth is bounded by the parser's nesting limit; the explicit stack stays inline up to 32
 /// levels.
-#[inline]
+#[inline(always)]
 pub fn write_val(buf: &mut Vec<u8>, v: Val<'_, '_>) {
     // A scalar (the usual payload) needs no container bookkeeping.
     match v.nodes() {

@@ -313,16 +313,18 @@ impl Parser {
     ) -> R {
         if len <= scan::SMALL_LINE {
             let mut tape: Tape<'i> = self.tape.take().unwrap_or_else(Tape::null).reset();
-            let parsed = scan::parse_message(line, len, &mut tape.0, &mut self.scratch, MAX_DEPTH);
+            let mut env = scan::Envelope::default();
+            let scratch = &mut self.scratch;
+            let parsed = scan::parse_message(line, len, &mut tape.0, scratch, MAX_DEPTH, &mut env);
             let result = match parsed {
                 Err(e) => f(Err(ParseError::Json(JsonError::Scan(e)))),
-                Ok(Some(env)) => {
+                Ok(true) => {
                     let body = env.body.map(|object| {
                         if object { Val::new(&tape.0).and_then(Val::as_object) } else { None }
                     });
                     f(Msg::from_parts(env.src, env.dest, body, Some(env.head)))
                 }
-                Ok(None) => match Val::new(&tape.0) {
+                Ok(false) => match Val::new(&tape.0) {
                     None => f(Err(ParseError::Envelope("empty line"))),
                     Some(v) => f(Msg::from_val(v)),
                 },

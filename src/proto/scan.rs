@@ -383,40 +383,43 @@ pub struct Envelope<'i> {
 /// instead of going onto the tape. `src` and `dest` come back as borrowed strings and the tape
 /// holds only the body, so nothing has to look them up afterwards.
 ///
-/// Lines with escapes, and lines whose value is not an object, are parsed exactly as [`parse`]
-/// would and come back as `Ok(None)`: the tape then holds the whole value, for the caller to
-/// read the usual way. Either way the line is validated completely, so this accepts exactly
-/// the lines [`parse`] accepts.
+/// `Ok(true)`: the top level was an object, read into `env` (which must come in as
+/// `Envelope::default()`; it is filled in place rather than returned, as it is copied once
+/// less that way). Lines with escapes, and lines whose value is not an object, are parsed
+/// exactly as [`parse`] would and come back as `Ok(false)`: the tape then holds the whole
+/// value, for the caller to read the usual way. Either way the line is validated completely,
+/// so this accepts exactly the lines [`parse`] accepts.
 pub fn parse_message<'i>(
     line: &'i mut [u8],
     len: usize,
     tape: &mut Vec<Node<'i>>,
     scratch: &mut Scratch,
     max_depth: usize,
-) -> Result<Option<Envelope<'i>>, ScanError> {
+    env: &mut Envelope<'i>,
+) -> Result<bool, ScanError> {
     tape.clear();
     let Scratch { stack, strings, quotes } = scratch;
     stack.clear();
     let end = len.min(line.len());
     let shape = classify(line, end, quotes);
     if shape.backslash {
-        return parse_escaped(line, end, tape, stack, strings, max_depth).map(|()| None);
+        return parse_escaped(line, end, tape, stack, strings, max_depth).map(|()| false);
     }
     // No escapes: the line is only read from here on, padding (if any) included.
     let line: &'i [u8] = line;
     let text: &'i str = plain_text(line, end, shape.ascii)?;
     let mut p = Plain::new(text, quotes, shape);
     if !shape.control {
-        let mut env = Envelope::default();
-        if compact(&mut p, line, tape, stack, max_depth, &mut env).is_some() {
-            return Ok(Some(env));
+        if compact(&mut p, line, tape, stack, max_depth, env).is_some() {
+            return Ok(true);
         }
         // Not the common shape: start over on the general route, which also names the
         // fault if the line is not JSON.
+        *env = Envelope::default();
         tape.clear();
         stack.clear();
     }
-    general_message(&mut p, tape, stack, max_depth)
+    general_message(&mut p, tape, stack, max_depth, env)
 }
 
 /// [`parse_message`]'s general route for a line with no backslash: any whitespace, any
@@ -426,15 +429,15 @@ fn general_message<'i>(
     tape: &mut Vec<Node<'i>>,
     stack: &mut Vec<Open>,
     max_depth: usize,
-) -> Result<Option<Envelope<'i>>, ScanError> {
+    env: &mut Envelope<'i>,
+) -> Result<bool, ScanError> {
     let b = p.text.as_bytes();
     let mut i = skip_ws(b, 0);
     if b.get(i) != Some(&b'{') || max_depth == 0 {
-        return scan(p, tape, stack, max_depth).map(|()| None);
+        return scan(p, tape, stack, max_depth).map(|()| false);
     }
     // Member values sit one level down.
     let inner = max_depth - 1;
-    let mut env = Envelope::default();
     i = skip_ws(b, i + 1);
     if b.get(i) == Some(&b'}') {
         i += 1;
@@ -499,7 +502,7 @@ fn general_message<'i>(
     if i < b.len() {
         return Err(ScanError::Trailing);
     }
-    Ok(Some(env))
+    Ok(true)
 }
 
 /// Quote positions of a line in order, read off its bitmap (see [`classify`]).
@@ -1468,7 +1471,9 @@ mod tests {
             let mut p = Plain::new(text, &quotes, shape);
             let got = compact(&mut p, &padded, &mut fast, &mut stack, 128, &mut env);
             stack.clear();
-            let want = general_message(&mut p, &mut general, &mut stack, 128);
+            let mut want_env = Envelope::default();
+            let want = general_message(&mut p, &mut general, &mut stack, 128, &mut want_env)
+                .map(|message| message.then_some(want_env));
             let shown = String::from_utf8_lossy(&line);
             match got {
                 Some(()) => {
