@@ -554,7 +554,8 @@ impl<'q> QuoteIter<'q> {
 /// no backslash or control byte, whose top level is an object with `src` and `dest` strings
 /// and a `body` object. With no whitespace to skip and no escapes, every string is the text
 /// between one quote of the bitmap and the next, walked in order, and each separator is one
-/// byte test.
+/// byte test. The envelope's keys in their usual form (`"src":"`, `"dest":"`, `"body":{`) are
+/// each matched as one eight-byte word; other members go to [`compact_member`].
 ///
 /// `None` means the line is not of this shape (or not JSON): the caller parses it again on
 /// the general route, which accepts, rejects or reports it as it would any line. So this only
@@ -578,6 +579,68 @@ fn compact<'i>(
     let mut q = QuoteIter::from(words, 0);
     let mut i = 1;
     loop {
+        // The envelope's own members, key, quotes, colon and the value's first byte, are
+        // each one word compare; the quote iterator then skips to the value.
+        match b.get(i..).and_then(|r| r.first_chunk::<8>()).map(|w| u64::from_le_bytes(*w)) {
+            Some(w) if w & 0x00ff_ffff_ffff_ffff == SRC_KEY => {
+                q = QuoteIter::from(words, i + 6);
+                let (s, next) = q.string(text, i + 6)?;
+                env.src.get_or_insert(Some(s));
+                i = next;
+            }
+            Some(DEST_KEY) => {
+                q = QuoteIter::from(words, i + 7);
+                let (s, next) = q.string(text, i + 7)?;
+                env.dest.get_or_insert(Some(s));
+                i = next;
+            }
+            Some(BODY_KEY) if env.body.is_none() => {
+                q = QuoteIter::from(words, i + 7);
+                i = compact_body(
+                    p,
+                    padded,
+                    &mut q,
+                    i + 7,
+                    tape,
+                    stack,
+                    max_depth - 1,
+                    &mut env.head,
+                )?;
+                env.body = Some(true);
+            }
+            _ => i = compact_member(p, &mut q, i, tape, stack, max_depth, env)?,
+        }
+        match b.get(i) {
+            Some(b',') => i += 1,
+            Some(b'}') => break,
+            _ => return None,
+        }
+    }
+    (i + 1 == b.len()).then_some(())
+}
+
+/// `"src":"` as the low seven bytes of a little-endian word.
+const SRC_KEY: u64 = u64::from_le_bytes(*b"\"src\":\"\0");
+/// `"dest":"` as a little-endian word.
+const DEST_KEY: u64 = u64::from_le_bytes(*b"\"dest\":\"");
+/// `"body":{` as a little-endian word.
+const BODY_KEY: u64 = u64::from_le_bytes(*b"\"body\":{");
+
+/// [`compact`]'s member at `i` when it is not one of the usual three in their usual form:
+/// returns the index after its value.
+#[inline(never)]
+fn compact_member<'i>(
+    p: &mut Plain<'i, '_>,
+    q: &mut QuoteIter<'_>,
+    i: usize,
+    tape: &mut Vec<Node<'i>>,
+    stack: &mut Vec<Open>,
+    max_depth: usize,
+    env: &mut Envelope<'i>,
+) -> Option<usize> {
+    let text = p.text;
+    let b = text.as_bytes();
+    {
         let (key, after) = q.string(text, i)?;
         if b.get(after) != Some(&b':') {
             return None;
@@ -587,33 +650,25 @@ fn compact<'i>(
             let (s, next) = q.string(text, v)?;
             let slot = if key.len() == 3 { &mut env.src } else { &mut env.dest };
             slot.get_or_insert(Some(s));
-            i = next;
+            Some(next)
         } else if str_eq(key, "body") && env.body.is_none() {
-            if b.get(v) != Some(&b'{') {
-                return None;
-            }
-            i = compact_body(p, padded, &mut q, v, tape, stack, max_depth - 1, &mut env.head)?;
-            env.body = Some(true);
+            // (Written with whitespace or an unusual value: the general route takes it.)
+            None
         } else {
             // Any other member (or a repeated `body`) is validated, not kept.
             let mark = tape.len();
-            i = match b.get(v)? {
+            let next = match b.get(v)? {
                 b'"' => q.string(text, v)?.1,
                 _ => {
                     let next = value(p, v, tape, stack, max_depth - 1).ok()?;
-                    q = QuoteIter::from(words, next);
+                    *q = QuoteIter::from(q.words, next);
                     next
                 }
             };
             tape.truncate(mark);
-        }
-        match b.get(i) {
-            Some(b',') => i += 1,
-            Some(b'}') => break,
-            _ => return None,
+            Some(next)
         }
     }
-    (i + 1 == b.len()).then_some(())
 }
 
 /// [`compact`]'s body: the object whose `{` is at `i` onto the tape, each member fed to
