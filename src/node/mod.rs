@@ -389,6 +389,30 @@ impl<W: Workload> Node<W> {
         }
     }
 
+    /// A line that is not a message the node can act on: error 12 to the sender when there
+    /// is one to answer, else a log line. (Out of line: the hot path is the message.)
+    #[cold]
+    #[inline(never)]
+    fn parse_failed(core: &Core<W>, out: &mut Output, e: ParseError<'_>) {
+        match e {
+            ParseError::Body { src, dest, msg_id: Some(irt), why } => {
+                let from = if core.id.is_empty() { dest } else { core.id.as_str() };
+                let h = Header {
+                    src: from,
+                    dest: src,
+                    kind: "error",
+                    msg_id: None,
+                    in_reply_to: Some(irt),
+                };
+                let text = why.to_string();
+                write_message(&mut out.msgs, h, |b| {
+                    b.u64("code", ErrorCode::MalformedRequest.code()).str("text", &text);
+                });
+            }
+            e => log_line(&mut out.log, &core.id, format_args!("dropped input line: {e}")),
+        }
+    }
+
     fn init(
         cx: &mut Ctx<'_, W>,
         workload: &mut Option<W>,
@@ -449,21 +473,7 @@ impl<W: Workload> Machine for Node<W> {
         let Node { parser, core, workload, args, seed } = self;
         parser.parse(line, len, |parsed| match parsed {
             Ok(msg) => Self::dispatch(core, workload, args, *seed, now, &msg, out),
-            Err(ParseError::Body { src, dest, msg_id: Some(irt), why }) => {
-                let from = if core.id.is_empty() { dest } else { core.id.as_str() };
-                let h = Header {
-                    src: from,
-                    dest: src,
-                    kind: "error",
-                    msg_id: None,
-                    in_reply_to: Some(irt),
-                };
-                let text = why.to_string();
-                write_message(&mut out.msgs, h, |b| {
-                    b.u64("code", ErrorCode::MalformedRequest.code()).str("text", &text);
-                });
-            }
-            Err(e) => log_line(&mut out.log, &core.id, format_args!("dropped input line: {e}")),
+            Err(e) => Self::parse_failed(core, out, e),
         });
     }
 

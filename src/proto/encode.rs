@@ -573,7 +573,7 @@ impl HeadCache {
     }
 
     /// Appends the head of a message to `dest` of type `kind`.
-    #[inline]
+    #[inline(always)]
     pub fn write(&mut self, buf: &mut Vec<u8>, dest: &str, kind: &str) {
         // Node and client ids differ mostly in their last characters and length.
         let last = dest.as_bytes().last().map_or(0, |&b| usize::from(b));

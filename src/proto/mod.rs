@@ -316,19 +316,21 @@ impl Parser {
             let mut env = scan::Envelope::default();
             let scratch = &mut self.scratch;
             let parsed = scan::parse_message(line, len, &mut tape.0, scratch, MAX_DEPTH, &mut env);
-            let result = match parsed {
-                Err(e) => f(Err(ParseError::Json(JsonError::Scan(e)))),
+            // One call of `f`, so that it can be inlined here.
+            let msg = match parsed {
+                Err(e) => Err(ParseError::Json(JsonError::Scan(e))),
                 Ok(true) => {
                     let body = env.body.map(|object| {
                         if object { Val::new(&tape.0).and_then(Val::as_object) } else { None }
                     });
-                    f(Msg::from_parts(env.src, env.dest, body, Some(env.head)))
+                    Msg::from_parts(env.src, env.dest, body, Some(env.head))
                 }
                 Ok(false) => match Val::new(&tape.0) {
-                    None => f(Err(ParseError::Envelope("empty line"))),
-                    Some(v) => f(Msg::from_val(v)),
+                    None => Err(ParseError::Envelope("empty line")),
+                    Some(v) => Msg::from_val(v),
                 },
             };
+            let result = f(msg);
             self.tape = Some(tape.reset());
             return result;
         }
