@@ -331,9 +331,33 @@ impl<W: Workload> Node<W> {
         self.workload.as_ref()
     }
 
-    // Inlined into `handle_line`, its one caller, whatever the size of the workload's code.
+    // Inlined into `handle_line`, its one caller: only the request path is here, so that
+    // the parser's closure (this) stays small enough to be inlined into the line handler too.
     #[inline(always)]
     fn dispatch(
+        core: &mut Core<W>,
+        workload: &mut Option<W>,
+        args: &[String],
+        seed: u64,
+        now: Instant,
+        msg: &Msg<'_, '_>,
+        out: &mut Output,
+    ) {
+        match workload {
+            Some(w) if msg.in_reply_to.is_none() && msg.kind != "init" => {
+                let mut cx = Ctx { now, core, out };
+                if let Err(rej) = w.on_request(msg, &mut cx) {
+                    Self::rejected(&mut cx, msg, rej);
+                }
+            }
+            _ => Self::dispatch_other(core, workload, args, seed, now, msg, out),
+        }
+    }
+
+    /// [`Node::dispatch`] for everything but a request to an initialised node: replies to
+    /// RPCs, `init`, and messages before `init`.
+    #[inline(never)]
+    fn dispatch_other(
         core: &mut Core<W>,
         workload: &mut Option<W>,
         args: &[String],
@@ -379,13 +403,18 @@ impl<W: Workload> Node<W> {
             }
             return;
         };
+        // (Not reached: `dispatch` takes requests to an initialised node itself.)
         if let Err(rej) = w.on_request(msg, &mut cx) {
-            if !cx.reply_error(msg, rej.code, &rej.text) {
-                cx.log(format_args!(
-                    "rejected one-way `{}` from {}: {}",
-                    msg.kind, msg.src, rej.text
-                ));
-            }
+            Self::rejected(&mut cx, msg, rej);
+        }
+    }
+
+    /// A request the workload refused: an error reply, or a log line for a one-way message.
+    #[cold]
+    #[inline(never)]
+    fn rejected(cx: &mut Ctx<'_, W>, msg: &Msg<'_, '_>, rej: Reject) {
+        if !cx.reply_error(msg, rej.code, &rej.text) {
+            cx.log(format_args!("rejected one-way `{}` from {}: {}", msg.kind, msg.src, rej.text));
         }
     }
 

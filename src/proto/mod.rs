@@ -311,34 +311,32 @@ impl Parser {
         len: usize,
         f: impl FnOnce(Result<Msg<'_, 'i>, ParseError<'i>>) -> R,
     ) -> R {
-        if len <= scan::SMALL_LINE {
-            let mut tape: Tape<'i> = self.tape.take().unwrap_or_else(Tape::null).reset();
-            let mut env = scan::Envelope::default();
-            let scratch = &mut self.scratch;
-            let parsed = scan::parse_message(line, len, &mut tape.0, scratch, MAX_DEPTH, &mut env);
-            // One call of `f`, so that it can be inlined here.
-            let msg = match parsed {
-                Err(e) => Err(ParseError::Json(JsonError::Scan(e))),
-                Ok(true) => {
-                    let body = env.body.map(|object| {
-                        if object { Val::new(&tape.0).and_then(Val::as_object) } else { None }
-                    });
-                    Msg::from_parts(env.src, env.dest, body, Some(env.head))
-                }
-                Ok(false) => match Val::new(&tape.0) {
-                    None => Err(ParseError::Envelope("empty line")),
-                    Some(v) => Msg::from_val(v),
-                },
-            };
-            let result = f(msg);
-            self.tape = Some(tape.reset());
-            return result;
-        }
-        self.parse_value(line, len, |v| match v {
-            Err(e) => f(Err(ParseError::Json(e))),
-            Ok(None) => f(Err(ParseError::Envelope("empty line"))),
-            Ok(Some(v)) => f(Msg::from_val(v)),
-        })
+        let mut tape: Tape<'i> = self.tape.take().unwrap_or_else(Tape::null).reset();
+        let mut env = scan::Envelope::default();
+        let parsed = if len <= scan::SMALL_LINE {
+            scan::parse_message(line, len, &mut tape.0, &mut self.scratch, MAX_DEPTH, &mut env)
+                .map_err(JsonError::Scan)
+        } else {
+            // A long line: simd-json fills the tape with the whole value.
+            self.fill_large(line, len, &mut tape).map(|()| false)
+        };
+        // One call of `f`, so that it can be inlined here.
+        let msg = match parsed {
+            Err(e) => Err(ParseError::Json(e)),
+            Ok(true) => {
+                let body = env.body.map(|object| {
+                    if object { Val::new(&tape.0).and_then(Val::as_object) } else { None }
+                });
+                Msg::from_parts(env.src, env.dest, body, Some(env.head))
+            }
+            Ok(false) => match Val::new(&tape.0) {
+                None => Err(ParseError::Envelope("empty line")),
+                Some(v) => Msg::from_val(v),
+            },
+        };
+        let result = f(msg);
+        self.tape = Some(tape.reset());
+        result
     }
 
     /// Parses `line[..len]` as any JSON value (`None` for an empty tape) and calls `f`.
@@ -356,12 +354,8 @@ impl Parser {
         let parsed = if len <= scan::SMALL_LINE {
             scan::parse(line, len, &mut tape.0, &mut self.scratch, MAX_DEPTH)
                 .map_err(JsonError::Scan)
-        } else if line.len() >= len + PADDING {
-            simd_json::fill_tape_padded(line, len, &mut self.buffers, &mut tape)
-                .map_err(JsonError::Simd)
         } else {
-            simd_json::fill_tape(&mut line[..len], &mut self.buffers, &mut tape)
-                .map_err(JsonError::Simd)
+            self.fill_large(line, len, &mut tape)
         };
         let result = match parsed {
             Err(e) => f(Err(e)),
@@ -369,6 +363,22 @@ impl Parser {
         };
         self.tape = Some(tape.reset());
         result
+    }
+
+    /// Fills `tape` from a line longer than [`scan::SMALL_LINE`] with simd-json (out of line:
+    /// the common short line never comes here).
+    #[inline(never)]
+    fn fill_large<'i>(
+        &mut self,
+        line: &'i mut [u8],
+        len: usize,
+        tape: &mut Tape<'i>,
+    ) -> Result<(), JsonError> {
+        if line.len() >= len + PADDING {
+            simd_json::fill_tape_padded(line, len, &mut self.buffers, tape).map_err(JsonError::Simd)
+        } else {
+            simd_json::fill_tape(&mut line[..len], &mut self.buffers, tape).map_err(JsonError::Simd)
+        }
     }
 }
 
