@@ -386,7 +386,7 @@ impl<W: Workload> Node<W> {
             Self::init(&mut cx, workload, args, seed, msg);
             return;
         }
-        let Some(w) = workload.as_mut() else {
+        if workload.is_none() {
             // Before init we do not know our id; answer as the address we were sent to.
             if let Some(irt) = msg.msg_id {
                 let h = Header {
@@ -401,12 +401,8 @@ impl<W: Workload> Node<W> {
                         .str("text", "node not initialised: init has not arrived yet");
                 });
             }
-            return;
-        };
-        // (Not reached: `dispatch` takes requests to an initialised node itself.)
-        if let Err(rej) = w.on_request(msg, &mut cx) {
-            Self::rejected(&mut cx, msg, rej);
         }
+        // (A request to an initialised node never comes here: `dispatch` takes it.)
     }
 
     /// A request the workload refused: an error reply, or a log line for a one-way message.
