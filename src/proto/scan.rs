@@ -535,6 +535,18 @@ impl<'q> QuoteIter<'q> {
         Some(k)
     }
 
+    /// The string whose opening quote at `i` the caller has matched itself (the iterator
+    /// starts after it), and the index after its closing quote.
+    #[inline(always)]
+    fn string_from<'i>(&mut self, text: &'i str, i: usize) -> Option<(&'i str, usize)> {
+        let end = self.next()?;
+        debug_assert!(text.as_bytes()[i] == b'"' && i < end);
+        // SAFETY: `i` holds a quote (the caller matched it) and `end` is the next quote of
+        // the bitmap after it, both ASCII and inside the line, so in valid UTF-8 text `i + 1`
+        // and `end` are character boundaries, and `i < end < text.len()`.
+        Some((unsafe { text.get_unchecked(i + 1..end) }, end + 1))
+    }
+
     /// The string whose opening quote is at `i` (the iterator's next quote, or this is not a
     /// string) and the index after its closing quote.
     #[inline(always)]
@@ -583,14 +595,14 @@ fn compact<'i>(
         // each one word compare; the quote iterator then skips to the value.
         match b.get(i..).and_then(|r| r.first_chunk::<8>()).map(|w| u64::from_le_bytes(*w)) {
             Some(w) if w & 0x00ff_ffff_ffff_ffff == SRC_KEY => {
-                q = QuoteIter::from(words, i + 6);
-                let (s, next) = q.string(text, i + 6)?;
+                q = QuoteIter::from(words, i + 7);
+                let (s, next) = q.string_from(text, i + 6)?;
                 env.src.get_or_insert(Some(s));
                 i = next;
             }
             Some(DEST_KEY) => {
-                q = QuoteIter::from(words, i + 7);
-                let (s, next) = q.string(text, i + 7)?;
+                q = QuoteIter::from(words, i + 8);
+                let (s, next) = q.string_from(text, i + 7)?;
                 env.dest.get_or_insert(Some(s));
                 i = next;
             }
