@@ -9,8 +9,7 @@ const ECHO: &str = env!("CARGO_BIN_EXE_glomers-echo");
 const UNIQUE: &str = env!("CARGO_BIN_EXE_glomers-unique-ids");
 
 const INIT: &str = r#"{"src":"c0","dest":"n1","body":{"type":"init","msg_id":1,"node_id":"n1","node_ids":["n1","n2"]}}"#;
-const INIT_OK: &str =
-    r#"{"src":"n1","dest":"c0","body":{"type":"init_ok","msg_id":1,"in_reply_to":1}}"#;
+const INIT_OK: &str = r#"{"src":"n1","dest":"c0","body":{"type":"init_ok","in_reply_to":1}}"#;
 
 fn spawn(bin: &str, args: &[&str]) -> Child {
     Command::new(bin)
@@ -75,7 +74,7 @@ fn init_echo_and_generate() {
         out,
         [
             INIT_OK,
-            r#"{"src":"n1","dest":"c1","body":{"type":"echo_ok","msg_id":2,"in_reply_to":2,"echo":"Please echo 35"}}"#
+            r#"{"src":"n1","dest":"c1","body":{"type":"echo_ok","in_reply_to":2,"echo":"Please echo 35"}}"#
         ]
     );
     let generate = r#"{"src":"c1","dest":"n1","body":{"type":"generate","msg_id":2}}"#;

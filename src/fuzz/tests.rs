@@ -109,11 +109,14 @@ impl Machine for Tamper {
             "no newline" => text.trim_end().to_owned(),
             "not json" => extra("hello"),
             "wrong src" => text.replace(r#""src":"n0""#, r#""src":"n7""#),
-            // The same reply again, with a fresh msg_id of its own.
-            "twice" => format!("{text}{}", text.replace(r#""msg_id":"#, r#""msg_id":9"#)),
+            // The same reply again (replies carry no msg_id of their own).
+            "twice" => format!("{text}{text}"),
             "extra key" => extra(r#"{"src":"n0","dest":"c1","body":{"type":"x"},"id":3}"#),
             "unknown dest" => extra(r#"{"src":"n0","dest":"c77","body":{"type":"x"}}"#),
-            "reused id" => extra(r#"{"src":"n0","dest":"n0","body":{"type":"ping","msg_id":1}}"#),
+            "reused id" => {
+                let ping = r#"{"src":"n0","dest":"n0","body":{"type":"ping","msg_id":1}}"#;
+                format!("{text}{ping}\n{ping}\n")
+            }
             "tampered echo" => match text.find(r#","echo":"#) {
                 Some(i) => format!("{},\"echo\":\"tampered\"}}}}\n", &text[..i]),
                 None => text,

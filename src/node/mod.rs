@@ -199,7 +199,9 @@ impl<W: Workload> Ctx<'_, W> {
     /// Replies to `req` with a body of type `kind`; `fields` writes the rest of the body.
     ///
     /// A request without `msg_id` cannot be answered (a reply needs `in_reply_to`); then this
-    /// writes nothing and returns false.
+    /// writes nothing and returns false. The reply carries no `msg_id` of its own, as
+    /// Maelstrom's services and client libraries do: nothing answers a reply, and the id would
+    /// only cost bytes on every reply.
     pub fn reply(
         &mut self,
         req: &Msg<'_, '_>,
@@ -207,8 +209,13 @@ impl<W: Workload> Ctx<'_, W> {
         fields: impl FnOnce(&mut ObjWriter<'_>),
     ) -> bool {
         let Some(irt) = req.msg_id else { return false };
-        let msg_id = Some(self.take_msg_id());
-        let h = Header { src: &self.core.id, dest: req.src, kind, msg_id, in_reply_to: Some(irt) };
+        let h = Header {
+            src: &self.core.id,
+            dest: req.src,
+            kind,
+            msg_id: None,
+            in_reply_to: Some(irt),
+        };
         write_message_cached(&mut self.out.msgs, &mut self.core.heads, h, fields);
         true
     }

@@ -77,14 +77,14 @@ fn init_then_echo() {
     let mut h = Harness::<Echo>::new(&["--ignored", "words"]);
     assert_eq!(
         h.init("n1", &["n1", "n2"]),
-        [r#"{"src":"n1","dest":"c0","body":{"type":"init_ok","msg_id":1,"in_reply_to":1}}"#]
+        [r#"{"src":"n1","dest":"c0","body":{"type":"init_ok","in_reply_to":1}}"#]
     );
     let out = h
         .line(r#"{"src":"c1","dest":"n1","body":{"type":"echo","msg_id":7,"echo":{"a":[1,"x"]}}}"#);
     assert_eq!(
         out,
         [
-            r#"{"src":"n1","dest":"c1","body":{"type":"echo_ok","msg_id":2,"in_reply_to":7,"echo":{"a":[1,"x"]}}}"#
+            r#"{"src":"n1","dest":"c1","body":{"type":"echo_ok","in_reply_to":7,"echo":{"a":[1,"x"]}}}"#
         ]
     );
 }
@@ -128,13 +128,13 @@ fn rpc_replies_are_matched_and_timeouts_fire_once() {
     let mut h = Harness::<Probe>::new(&[]);
     h.init("n1", &["n1", "n2"]);
     let out = h.line(r#"{"src":"c1","dest":"n1","body":{"type":"ask","msg_id":10,"to":"n2"}}"#);
-    assert_eq!(out, [r#"{"src":"n1","dest":"n2","body":{"type":"q","msg_id":2,"x":1}}"#]);
-    let out = h.line(r#"{"src":"n2","dest":"n1","body":{"type":"q_ok","in_reply_to":2}}"#);
+    assert_eq!(out, [r#"{"src":"n1","dest":"n2","body":{"type":"q","msg_id":1,"x":1}}"#]);
+    let out = h.line(r#"{"src":"n2","dest":"n1","body":{"type":"q_ok","in_reply_to":1}}"#);
     assert_eq!(out.len(), 1);
     assert!(out[0].contains(r#""in_reply_to":10,"outcome":"q_ok""#), "{}", out[0]);
     // A duplicate reply is ignored, and the cancelled timeout never fires.
     assert!(
-        h.line(r#"{"src":"n2","dest":"n1","body":{"type":"q_ok","in_reply_to":2}}"#).is_empty()
+        h.line(r#"{"src":"n2","dest":"n1","body":{"type":"q_ok","in_reply_to":1}}"#).is_empty()
     );
     assert!(h.advance(Duration::from_secs(2)).is_empty());
 
@@ -148,7 +148,7 @@ fn rpc_replies_are_matched_and_timeouts_fire_once() {
 
     // An error reply reaches the workload as its code.
     h.line(r#"{"src":"c1","dest":"n1","body":{"type":"ask","msg_id":12,"to":"n2"}}"#);
-    let out = h.line(r#"{"src":"n2","dest":"n1","body":{"type":"error","in_reply_to":4,"code":20,"text":"nope"}}"#);
+    let out = h.line(r#"{"src":"n2","dest":"n1","body":{"type":"error","in_reply_to":3,"code":20,"text":"nope"}}"#);
     assert!(out[0].contains(r#""outcome":"key-does-not-exist""#), "{}", out[0]);
 }
 
