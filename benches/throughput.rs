@@ -6,7 +6,7 @@
 //! The pass-through is this bench binary re-executed with `GLOMERS_PASSTHROUGH` set: it reads
 //! a line and writes it, with buffered I/O, which is the floor any line-oriented node pays. A
 //! writer thread feeds the pre-generated input; the main thread drains stdout and counts
-//! lines. Each program runs nine times, interleaved; the report gives the best run of each,
+//! lines. Each program runs 21 times, interleaved; the report gives the best run of each,
 //! the ratio of the bests (node throughput / pass-through throughput) and the median and
 //! range of the ratios of paired runs. It also gives each program's CPU time (user and
 //! system, from `wait4`), least of its runs: wall time on a shared machine moves with the
@@ -232,5 +232,9 @@ fn compare(name: &str, node: &str, n: usize, setup: usize, input: Vec<u8>) {
     );
 }
 
-/// Interleaved rounds per program.
-const ROUNDS: usize = 9;
+/// Interleaved rounds per program. On this project's shared machine one program's CPU time for
+/// the same million lines moves between 69 and 187 ms from one run to the next (neighbours'
+/// load), for a run of about a tenth of a second; 21 rounds (about ten seconds in all) give
+/// each program many chances at a quiet slot, so the best runs measure the programs and not
+/// the neighbours, and the paired median has enough pairs to mean something.
+const ROUNDS: usize = 21;
