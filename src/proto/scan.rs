@@ -637,6 +637,10 @@ const SRC_KEY: u64 = u64::from_le_bytes(*b"\"src\":\"\0");
 const DEST_KEY: u64 = u64::from_le_bytes(*b"\"dest\":\"");
 /// `"body":{` as a little-endian word.
 const BODY_KEY: u64 = u64::from_le_bytes(*b"\"body\":{");
+/// `"type":"` as a little-endian word.
+const TYPE_KEY: u64 = u64::from_le_bytes(*b"\"type\":\"");
+/// `"msg_id"` as a little-endian word.
+const MSG_ID_KEY: u64 = u64::from_le_bytes(*b"\"msg_id\"");
 
 /// [`compact`]'s member at `i` when it is not one of the usual three in their usual form:
 /// returns the index after its value.
@@ -709,7 +713,35 @@ fn compact_body<'i>(
     i += 1;
     if b.get(i) != Some(&b'}') {
         loop {
-            let (key, after) = q.string(text, i)?;
+            // `"type":"` (key, colon and the value's opening quote) is one word compare, and
+            // `"msg_id"` another: the two members every message body has, read without
+            // walking the quote bitmap for the key or matching its name afterwards.
+            let word =
+                b.get(i..).and_then(|r| r.first_chunk::<8>()).map(|w| u64::from_le_bytes(*w));
+            if word == Some(TYPE_KEY) {
+                // SAFETY: bytes `i..i + 8` are `"type":"`, ASCII inside the text.
+                let key = unsafe { text.get_unchecked(i + 1..i + 5) };
+                tape.push(Node::String(key));
+                *q = QuoteIter::from(q.words, i + 8);
+                let (s, next) = q.string_from(text, i + 7)?;
+                tape.push(Node::String(s));
+                head.scalar("type", Some(s), None);
+                i = next;
+                len += 1;
+                match b.get(i) {
+                    Some(b',') => i += 1,
+                    Some(b'}') => break,
+                    _ => return None,
+                }
+                continue;
+            }
+            let (key, after) = if word == Some(MSG_ID_KEY) {
+                *q = QuoteIter::from(q.words, i + 8);
+                // SAFETY: bytes `i..i + 8` are `"msg_id"`, ASCII inside the text.
+                (unsafe { text.get_unchecked(i + 1..i + 7) }, i + 8)
+            } else {
+                q.string(text, i)?
+            };
             tape.push(Node::String(key));
             if b.get(after) != Some(&b':') {
                 return None;
@@ -1475,7 +1507,10 @@ mod tests {
         }
         let mut body = Vec::new();
         for _ in 0..rng.below(6) {
-            let k = *rng.pick(&["type", "msg_id", "in_reply_to", "echo", "message", "x", "é"]);
+            // (Near misses of the keys the compact route matches as whole words included.)
+            let keys =
+                ["type", "msg_id", "in_reply_to", "echo", "message", "x", "é", "typ", "msg_idx"];
+            let k = *rng.pick(&keys);
             let v = match k {
                 "type" if rng.chance(0.8) => format!("\"{}\"", rng.pick(&["echo", "broadcast"])),
                 "msg_id" | "in_reply_to" if rng.chance(0.7) => rng.below(100_000).to_string(),
