@@ -606,6 +606,16 @@ fn compact<'i>(
                 env.dest.get_or_insert(Some(s));
                 i = next;
             }
+            // `"id":` and a number: the envelope member Maelstrom's network puts first on every
+            // message. Validated and dropped, as any other member would be, without the
+            // general value scanner.
+            Some(w)
+                if w & 0x00ff_ffff_ffff == ID_KEY
+                    && b.get(i + 5).is_some_and(u8::is_ascii_digit) =>
+            {
+                q = QuoteIter::from(words, i + 4);
+                i = number(b, i + 5).ok()?.1;
+            }
             Some(BODY_KEY) if env.body.is_none() => {
                 q = QuoteIter::from(words, i + 7);
                 i = compact_body(
@@ -637,6 +647,8 @@ const SRC_KEY: u64 = u64::from_le_bytes(*b"\"src\":\"\0");
 const DEST_KEY: u64 = u64::from_le_bytes(*b"\"dest\":\"");
 /// `"body":{` as a little-endian word.
 const BODY_KEY: u64 = u64::from_le_bytes(*b"\"body\":{");
+/// `"id":` as the low five bytes of a little-endian word.
+const ID_KEY: u64 = u64::from_le_bytes(*b"\"id\":\0\0\0");
 /// `"type":"` as a little-endian word.
 const TYPE_KEY: u64 = u64::from_le_bytes(*b"\"type\":\"");
 /// `"msg_id"` as a little-endian word.
