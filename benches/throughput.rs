@@ -1,7 +1,8 @@
 //! End-to-end throughput: a node binary fed 1,000,000 requests through a pipe, against a
 //! minimal line pass-through program on the same bytes, in the same run. Two streams: echo
 //! requests to `glomers-echo`, and broadcast requests (distinct values) to a one-node
-//! `glomers-broadcast`.
+//! `glomers-broadcast`, each line byte for byte what Maelstrom sends (the network's `id`
+//! first; the body's own fields, then `type`, then `msg_id`).
 //!
 //! The pass-through is this bench binary re-executed with `GLOMERS_PASSTHROUGH` set: it reads
 //! a line and writes it, with buffered I/O, which is the floor any line-oriented node pays. A
@@ -130,13 +131,16 @@ fn main() {
     // `cargo test --benches` runs bench binaries with `--test`-like flags: do a tiny run.
     let n = if args.iter().any(|a| a == "--test") { 1_000 } else { n };
 
-    let init = br#"{"src":"c0","dest":"n1","body":{"type":"init","msg_id":1,"node_id":"n1","node_ids":["n1"]}}"#;
+    // Every line is what Maelstrom itself sends: the network's message `id` first, then
+    // `src`, `dest` and `body`; a client request's body holds its own fields, then `type`,
+    // then the `msg_id` the client adds.
+    let init = br#"{"id":0,"src":"c0","dest":"n1","body":{"type":"init","node_id":"n1","node_ids":["n1"],"msg_id":1}}"#;
     let mut echo = Vec::with_capacity(n * 100);
     echo.extend_from_slice(init);
     echo.push(b'\n');
     for i in 0..n {
         echo.extend_from_slice(
-            format!(r#"{{"src":"c1","dest":"n1","body":{{"type":"echo","msg_id":{i},"echo":"Please echo {}"}}}}"#, i % 128)
+            format!(r#"{{"id":{},"src":"c1","dest":"n1","body":{{"echo":"Please echo {}","type":"echo","msg_id":{}}}}}"#, i + 1, i % 128, i + 1)
                 .as_bytes(),
         );
         echo.push(b'\n');
@@ -147,12 +151,12 @@ fn main() {
     bcast.extend_from_slice(init);
     bcast.push(b'\n');
     bcast.extend_from_slice(
-        br#"{"src":"c0","dest":"n1","body":{"type":"topology","msg_id":2,"topology":{"n1":[]}}}"#,
+        br#"{"id":1,"src":"c0","dest":"n1","body":{"topology":{"n1":[]},"type":"topology","msg_id":2}}"#,
     );
     bcast.push(b'\n');
     for i in 0..n {
         bcast.extend_from_slice(
-            format!(r#"{{"src":"c1","dest":"n1","body":{{"type":"broadcast","msg_id":{i},"message":{i}}}}}"#).as_bytes(),
+            format!(r#"{{"id":{},"src":"c1","dest":"n1","body":{{"message":{i},"type":"broadcast","msg_id":{}}}}}"#, i + 2, i + 1).as_bytes(),
         );
         bcast.push(b'\n');
     }
