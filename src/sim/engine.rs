@@ -307,7 +307,8 @@ impl<'o, W: ClientWorkload, B: Backend> Engine<'o, W, B> {
         self.names.remove(&format!("c{k}"));
     }
 
-    /// Sends a request from client `k` to `node`: type `kind`, fields already in `self.req`.
+    /// Sends a request from client `k` to `node`: type `kind`, fields already in `self.req`
+    /// (each written with its leading comma, as [`super::workloads::fields`] does).
     fn client_send(&mut self, k: usize, node: usize, kind: &str, timeout: Duration) {
         let msg_id = self.clients[k].next_msg_id;
         self.clients[k].next_msg_id += 1;
@@ -320,11 +321,23 @@ impl<'o, W: ClientWorkload, B: Backend> Engine<'o, W, B> {
         write_u64(&mut line, k as u64);
         line.extend_from_slice(b"\",\"dest\":");
         write_str(&mut line, &self.nodes[node]);
-        line.extend_from_slice(b",\"body\":{\"type\":");
-        write_str(&mut line, kind);
+        // The body in Maelstrom's order: a typed RPC's own fields, then `type`, then the
+        // `msg_id` the client adds; `init` is built with `type` first.
+        line.extend_from_slice(b",\"body\":{");
+        let fields = self.req.strip_prefix(b",").unwrap_or(&self.req);
+        if kind == "init" {
+            line.extend_from_slice(b"\"type\":\"init\"");
+            line.extend_from_slice(&self.req);
+        } else {
+            line.extend_from_slice(fields);
+            if !fields.is_empty() {
+                line.push(b',');
+            }
+            line.extend_from_slice(b"\"type\":");
+            write_str(&mut line, kind);
+        }
         line.extend_from_slice(b",\"msg_id\":");
         write_u64(&mut line, msg_id);
-        line.extend_from_slice(&self.req);
         line.extend_from_slice(b"}}");
         if self.opts.log_net_send {
             let t = self.secs(self.now);
