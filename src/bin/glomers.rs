@@ -16,7 +16,7 @@ usage: glomers test [maelstrom test flags] [--seed N] [--loss P] [--store DIR | 
 Flags (same names and defaults as `maelstrom test`):
   -w, --workload W        echo | unique-ids | broadcast | g-counter | kafka | txn-rw-register
   --bin FILE              node binary; words after it (or after --) are its arguments
-  --node-count N          nodes n0..n{N-1} (default: n1..n5)
+  --node-count N          N nodes named n0..n{N-1} (without it: Maelstrom's five, n1..n5)
   --time-limit S          seconds of client operations (60)
   --rate R                operations per second over all clients (5)
   --concurrency C         worker threads: C or Kn (1n)
