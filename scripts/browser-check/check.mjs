@@ -51,7 +51,18 @@ async function visit(path, shot) {
     window.scrollTo(0, 0);
   });
   await page.waitForLoadState('networkidle');
-  if (shot && shoot) await page.screenshot({ path: `${outDir}/${shot}`, fullPage: true });
+  if (shot && shoot) {
+    // The whole page in one viewport rather than `fullPage`: headless Chromium leaves
+    // out-of-process frames (the sandboxed diagram and timeline) blank in full-page shots.
+    for (let i = 0; i < 2; i++) {
+      const height = await page.evaluate(() => document.documentElement.scrollHeight);
+      await page.setViewportSize({ width: 1360, height: Math.min(Math.max(height, 400), 12000) });
+      await page.waitForTimeout(200);
+    }
+    await page.waitForLoadState('networkidle');
+    await page.screenshot({ path: `${outDir}/${shot}` });
+    await page.setViewportSize({ width: 1360, height: 900 });
+  }
 }
 
 async function expect(what, ok) {

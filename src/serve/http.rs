@@ -289,3 +289,59 @@ fn send_busy(stream: &mut TcpStream) -> io::Result<()> {
     )?;
     stream.shutdown(Shutdown::Both)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Instant;
+
+    fn start(limits: Limits) -> u16 {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let handler: Arc<Handler> = Arc::new(|_: &Request| Response::text(200, "hi"));
+        std::thread::spawn(move || serve(listener, handler, limits));
+        port
+    }
+
+    fn quick() -> Limits {
+        Limits { workers: 1, read_timeout: Duration::from_millis(200), ..Limits::default() }
+    }
+
+    #[test]
+    fn a_silent_connection_is_closed_after_the_read_timeout() {
+        let port = start(quick());
+        let mut idle = TcpStream::connect(("127.0.0.1", port)).unwrap();
+        idle.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        let t = Instant::now();
+        let mut got = Vec::new();
+        idle.read_to_end(&mut got).unwrap();
+        assert!(got.is_empty() && t.elapsed() < Duration::from_secs(5), "{:?}", t.elapsed());
+        // The one worker is free again.
+        let mut next = TcpStream::connect(("127.0.0.1", port)).unwrap();
+        next.write_all(b"GET / HTTP/1.1\r\n\r\n").unwrap();
+        let mut resp = Vec::new();
+        next.read_to_end(&mut resp).unwrap();
+        assert!(resp.starts_with(b"HTTP/1.1 200 OK\r\n"), "{}", String::from_utf8_lossy(&resp));
+    }
+
+    #[test]
+    fn a_head_that_stops_half_way_gets_408() {
+        let port = start(quick());
+        let mut slow = TcpStream::connect(("127.0.0.1", port)).unwrap();
+        slow.write_all(b"GET / HTTP/1.1\r\nHost: x").unwrap();
+        let mut resp = Vec::new();
+        slow.read_to_end(&mut resp).unwrap();
+        assert!(resp.starts_with(b"HTTP/1.1 408 "), "{}", String::from_utf8_lossy(&resp));
+    }
+
+    #[test]
+    fn responses_close_and_carry_their_length() {
+        let port = start(quick());
+        let mut c = TcpStream::connect(("127.0.0.1", port)).unwrap();
+        c.write_all(b"HEAD / HTTP/1.1\r\n\r\n").unwrap();
+        let mut resp = String::new();
+        c.read_to_string(&mut resp).unwrap();
+        assert!(resp.contains("Content-Length: 3\r\n") && resp.contains("Connection: close\r\n"));
+        assert!(resp.ends_with("\r\n\r\n"), "HEAD has no body: {resp:?}");
+    }
+}

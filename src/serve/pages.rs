@@ -252,12 +252,11 @@ fn index_row(b: &mut String, run: &RunRef, s: &Summary) {
         );
     }
     let rel = run.rel();
-    let _ = writeln!(
-        b,
-        "<td class=\"links\"><a href=\"{}\">results</a> <a href=\"{}\">files</a></td></tr>",
-        Esc(&file_url(&rel.join("results.json"))),
-        Esc(&file_url(&rel)),
-    );
+    b.push_str("<td class=\"links\">");
+    if s.verdict != Verdict::Incomplete {
+        let _ = write!(b, "<a href=\"{}\">results</a> ", Esc(&file_url(&rel.join("results.json"))));
+    }
+    let _ = writeln!(b, "<a href=\"{}\">files</a></td></tr>", Esc(&file_url(&rel)));
 }
 
 fn pager(b: &mut String, v: &IndexView<'_>) {
