@@ -1429,8 +1429,19 @@ pub fn verdict(a: &Analysis, model_names: &[String]) -> Check {
     reported.retain(|t| {
         CYCLE_EXISTS.iter().find(|c| c.1 == *t).is_none_or(|c| !ruled_out.contains(c.0))
     });
-    let allowed: Vec<&str> =
-        types.iter().map(|(t, _)| t.as_str()).filter(|t| !reportable(t)).collect();
+    // Anomalies Elle would not report (the models allow them), less cycle-exists cases that
+    // found cycles already explain.
+    let found_others =
+        types.iter().map(|(t, _)| t.as_str()).filter(|t| !t.ends_with("-cycle-exists"));
+    let explained_models = models::impossible_given(found_others);
+    let allowed: Vec<&str> = types
+        .iter()
+        .map(|(t, _)| t.as_str())
+        .filter(|t| !reportable(t))
+        .filter(|t| {
+            CYCLE_EXISTS.iter().find(|c| c.1 == *t).is_none_or(|c| !explained_models.contains(c.0))
+        })
+        .collect();
     let valid = if !unknown_models.is_empty() || !a.errors.is_empty() {
         Validity::Unknown
     } else if !bad.is_empty() {
