@@ -1442,6 +1442,9 @@ pub fn verdict(a: &Analysis, model_names: &[String]) -> Check {
             CYCLE_EXISTS.iter().find(|c| c.1 == *t).is_none_or(|c| !explained_models.contains(c.0))
         })
         .collect();
+    // What to print as forbidden: Elle's reported types that the models forbid.
+    let shown_bad: Vec<&str> =
+        reported.iter().copied().filter(|t| prohibited.contains(t)).collect();
     let valid = if !unknown_models.is_empty() || !a.errors.is_empty() {
         Validity::Unknown
     } else if !bad.is_empty() {
@@ -1483,8 +1486,8 @@ pub fn verdict(a: &Analysis, model_names: &[String]) -> Check {
     if types.is_empty() {
         summary.push("anomalies: none".into());
     }
-    if !bad.is_empty() {
-        summary.push(format!("ANOMALIES the models forbid: {}", list(&bad)));
+    if !shown_bad.is_empty() {
+        summary.push(format!("ANOMALIES the models forbid: {}", list(&shown_bad)));
     }
     if !allowed.is_empty() {
         summary.push(format!(
@@ -1596,7 +1599,7 @@ pub fn verdict(a: &Analysis, model_names: &[String]) -> Check {
         valid,
         models: model_names,
         anomaly_types: reported.clone(),
-        forbidden: bad.clone(),
+        forbidden: shown_bad.clone(),
         allowed_by_models: allowed.clone(),
         not,
         also_not,
