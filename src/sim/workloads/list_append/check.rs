@@ -763,6 +763,13 @@ struct Search<'a> {
     generation: u32,
 }
 
+/// A cycle or path as `(from, to, relation)` edges.
+type Path = Vec<(u32, u32, u8)>;
+
+/// The search budget ran out.
+#[derive(Debug)]
+struct OutOfBudget;
+
 /// Path states: bit 0 last edge was rw, bit 1 a further rw taken, bit 2 two adjacent rw seen,
 /// bit 3 a variant (realtime/process) edge taken.
 const STATES: usize = 16;
@@ -780,9 +787,8 @@ impl Search<'_> {
         }
     }
 
-    /// `Ok(Some(cycle))` as `(from, to, relation)` local edges, `Ok(None)` if there is none,
-    /// `Err(())` when the budget ran out.
-    fn run(&mut self) -> Result<Option<Vec<(u32, u32, u8)>>, ()> {
+    /// `Ok(Some(cycle))` in local vertex numbers, `Ok(None)` if there is none.
+    fn run(&mut self) -> Result<Option<Path>, OutOfBudget> {
         let (anchor, _) = self.rules();
         let n = self.g.n();
         for u in 0..n as u32 {
@@ -791,7 +797,7 @@ impl Search<'_> {
                 if l as u8 != anchor {
                     continue;
                 }
-                if let Some(mut path) = self.from_anchor(u, v)? {
+                if let Some(mut path) = self.close_anchor(u, v)? {
                     path.insert(0, (u, v, anchor));
                     return Ok(Some(path));
                 }
@@ -801,7 +807,7 @@ impl Search<'_> {
     }
 
     /// BFS over (vertex, state) from `v` back to `u`, after the anchor `u -> v`.
-    fn from_anchor(&mut self, u: u32, v: u32) -> Result<Option<Vec<(u32, u32, u8)>>, ()> {
+    fn close_anchor(&mut self, u: u32, v: u32) -> Result<Option<Path>, OutOfBudget> {
         let (anchor, allowed) = self.rules();
         let variant = self.spec.variant;
         let base = self.spec.base;
@@ -821,7 +827,7 @@ impl Search<'_> {
         while let Some((x, s)) = queue.pop_front() {
             let out = self.g.out(x);
             if *self.budget < out.len() as u64 {
-                return Err(());
+                return Err(OutOfBudget);
             }
             *self.budget -= out.len() as u64;
             for &(w, l) in out {
@@ -1322,7 +1328,7 @@ fn cycles_in_component(
         searched.push(spec.name);
         search.spec = spec;
         match search.run() {
-            Err(()) => {
+            Err(OutOfBudget) => {
                 a.timeouts.push(TimeoutCase {
                     anomaly_spec_type: spec.name,
                     does_not_contain: searched[..searched.len() - 1]
