@@ -48,6 +48,23 @@
 //!   `cycle-search-timeout`, which (like `empty-transaction-graph`) makes the verdict unknown
 //!   unless something forbidden was found.
 //!
+//! # Where this differs from Elle
+//!
+//! - Cycle searches walk the explained relation of each pair (so a cycle's edges are exactly
+//!   what its explanation says), from an anchor edge, breadth first over (transaction, path
+//!   state) and keeping only simple cycles. Elle walks simple paths over all relations of a
+//!   pair from vertices in hash order and drops a cycle whose explanation has another type.
+//!   Both find a cycle of a type when a short one exists; the example shown may differ, and a
+//!   type whose only cycles need a vertex twice in the shortest walk can be missed here. The
+//!   verdict does not rest on those examples: the cycle-exists checks decide every model that
+//!   forbids a cycle subgraph, and G-single-item (the one cycle type some models forbid
+//!   without such a check) is found exactly.
+//! - Elle's predicate types (G-single, G-nonadjacent, G2 and variants) are not searched: list
+//!   append has no predicates, so Elle never reports them either.
+//! - On a spent budget Elle also prints a fallback cycle; this reports only the timeout.
+//! - Where Elle picks among reads of equal length by hash order (only in a history that is
+//!   already `incompatible-order`), this takes the first one read.
+//!
 //! # Verdict
 //!
 //! As Elle's `result-map`: invalid if any anomaly found is one the models forbid
