@@ -20,6 +20,7 @@ usage: glomers test [maelstrom test flags] [--seed N] [--loss P] [--store DIR | 
 
 Flags (same names and defaults as `maelstrom test`):
   -w, --workload W        echo | unique-ids | broadcast | g-counter | kafka | txn-rw-register
+                          | txn-list-append
   --bin FILE              node binary; words after it (or after --) are its arguments
   --node-count N          N nodes named n0..n{N-1} (without it: Maelstrom's five, n1..n5)
   --time-limit S          seconds of client operations (60)
@@ -31,7 +32,7 @@ Flags (same names and defaults as `maelstrom test`):
   --nemesis-interval S    mean seconds between partition changes (10)
   --topology T            grid | line | tree | tree2 | tree3 | tree4 | total
   --availability A        total | a fraction of ops that must succeed
-  --consistency-models M  read-uncommitted | read-committed | ...
+  --consistency-models M  read-uncommitted | read-committed | ... (strict-serializable)
   --max-txn-length N, --max-writes-per-key N, --key-count N
   --log-stderr, --log-net-send, --log-net-recv
 Ours:
