@@ -24,8 +24,16 @@ use self::report::Outcome;
 use self::workloads::ClientWorkload;
 
 /// Workloads the bench can run.
-pub const WORKLOADS: &[&str] =
-    &["echo", "unique-ids", "broadcast", "g-counter", "kafka", "txn-rw-register"];
+pub const WORKLOADS: &[&str] = &[
+    "echo",
+    "unique-ids",
+    "broadcast",
+    "g-counter",
+    "kafka",
+    "txn-rw-register",
+    "g-set",
+    "pn-counter",
+];
 
 /// Makes the in-process node `i` of a run (for testing other state machines, e.g.
 /// deliberately broken ones, against the bench).
@@ -94,6 +102,8 @@ fn dispatch<B: Backend>(
         "g-counter" => finish(opts, g_counter::GCounterClient::default(), backend, wall),
         "kafka" => finish(opts, kafka::KafkaClient::new(opts), backend, wall),
         "txn-rw-register" => finish(opts, txn::TxnClient::new(opts), backend, wall),
+        "g-set" => finish(opts, g_set::GSetClient::default(), backend, wall),
+        "pn-counter" => finish(opts, pn_counter::PnCounterClient::default(), backend, wall),
         w => unreachable!("check_workload accepted `{w}`"),
     }
 }

@@ -1,0 +1,238 @@
+//! The CRDT workloads, g-set and pn-counter, through the bench: their checkers reject
+//! deliberately broken nodes (a g-set that never gossips, a counter that loses negative deltas)
+//! and accept correct ones, and Maelstrom's error mapping and closed schemas hold for them.
+
+use glomers::node::{Ctx, Machine, Node, Reject, Workload};
+use glomers::proto::{ErrorCode, Msg};
+use glomers::sim::opts::TestOpts;
+use glomers::sim::workloads::Validity;
+use glomers::sim::{NodeFactory, run_nodes};
+
+fn opts(workload: &str, nodes: usize, time_limit: u64, rate: f64, seed: u64) -> TestOpts {
+    TestOpts {
+        workload: workload.into(),
+        node_count: Some(nodes),
+        time_limit,
+        rate,
+        seed,
+        store: None,
+        quiet: true,
+        ..TestOpts::default()
+    }
+}
+
+fn verdict(o: &TestOpts, make: NodeFactory<'_>) -> (Validity, String) {
+    let out = run_nodes(o, make).expect("the bench runs");
+    (out.valid, out.summary)
+}
+
+fn boxed<W: Workload + 'static>(args: &[&str], seed: u64) -> Box<dyn Machine> {
+    Box::new(Node::<W>::new(
+        args.iter().map(|s| (*s).to_owned()).collect(),
+        seed,
+    ))
+}
+
+/// A g-set that keeps its clients' elements to itself (never gossips), optionally forgetting
+/// every tenth.
+struct LocalGSet {
+    elements: Vec<u64>,
+    forget: bool,
+}
+
+impl Workload for LocalGSet {
+    type Timer = ();
+    type Call = ();
+    fn init(_: &mut Ctx<'_, Self>, args: &[String]) -> Self {
+        LocalGSet {
+            elements: Vec::new(),
+            forget: args.iter().any(|a| a == "forget"),
+        }
+    }
+    fn on_request(&mut self, req: &Msg<'_, '_>, cx: &mut Ctx<'_, Self>) -> Result<(), Reject> {
+        match req.kind {
+            "add" => {
+                let x = req.u64("element")?;
+                if !(self.forget && x % 10 == 9) {
+                    self.elements.push(x);
+                }
+                cx.reply(req, "add_ok", |_| {});
+            }
+            "read" => {
+                let elements = &self.elements;
+                cx.reply(req, "read_ok", |b| {
+                    b.u64s("value", elements.iter().copied());
+                });
+            }
+            other => return Err(Reject::unsupported(other)),
+        }
+        Ok(())
+    }
+}
+
+/// A counter that keeps only its own adds (no sharing), optionally losing negative deltas.
+struct LocalCounter {
+    total: i64,
+    lose_negatives: bool,
+}
+
+impl Workload for LocalCounter {
+    type Timer = ();
+    type Call = ();
+    fn init(_: &mut Ctx<'_, Self>, args: &[String]) -> Self {
+        LocalCounter {
+            total: 0,
+            lose_negatives: args.iter().any(|a| a == "lose-negatives"),
+        }
+    }
+    fn on_request(&mut self, req: &Msg<'_, '_>, cx: &mut Ctx<'_, Self>) -> Result<(), Reject> {
+        match req.kind {
+            "add" => {
+                let d = req.i64("delta")?;
+                if d >= 0 || !self.lose_negatives {
+                    self.total += d;
+                }
+                cx.reply(req, "add_ok", |_| {});
+            }
+            "read" => {
+                let v = self.total;
+                cx.reply(req, "read_ok", |b| {
+                    b.i64("value", v);
+                });
+            }
+            other => return Err(Reject::unsupported(other)),
+        }
+        Ok(())
+    }
+}
+
+/// Refuses every add with a definite error (11) and answers reads with an empty value.
+struct RefuseAdds {
+    /// The read reply's value field: `[]` for g-set, `0` for a counter.
+    empty: &'static str,
+    /// Whether read_ok also carries a field outside the closed schema.
+    chatty: bool,
+}
+
+impl Workload for RefuseAdds {
+    type Timer = ();
+    type Call = ();
+    fn init(_: &mut Ctx<'_, Self>, args: &[String]) -> Self {
+        let set = args.iter().any(|a| a == "set");
+        RefuseAdds {
+            empty: if set { "[]" } else { "0" },
+            chatty: args.iter().any(|a| a == "chatty"),
+        }
+    }
+    fn on_request(&mut self, req: &Msg<'_, '_>, cx: &mut Ctx<'_, Self>) -> Result<(), Reject> {
+        match req.kind {
+            "add" => Err(Reject::new(
+                ErrorCode::TemporarilyUnavailable,
+                "no adds today",
+            )),
+            _ => {
+                let (empty, chatty) = (self.empty, self.chatty);
+                cx.reply(req, "read_ok", |b| {
+                    b.key("value").extend_from_slice(empty.as_bytes());
+                    if chatty {
+                        b.str("note", "extra fields are not allowed");
+                    }
+                });
+                Ok(())
+            }
+        }
+    }
+}
+
+#[test]
+fn set_full_rejects_a_g_set_that_never_gossips_and_one_that_forgets() {
+    let o1 = opts("g-set", 1, 10, 20.0, 1);
+    let (good, s) = verdict(&o1, &|i| boxed::<LocalGSet>(&[], i as u64));
+    assert_eq!(
+        good,
+        Validity::True,
+        "a local set is correct on one node: {s}"
+    );
+    assert!(s.contains("0 lost"), "{s}");
+    let (bad, s) = verdict(&o1, &|i| boxed::<LocalGSet>(&["forget"], i as u64));
+    assert_eq!(bad, Validity::False, "{s}");
+    assert!(s.contains("LOST"), "{s}");
+    let o3 = opts("g-set", 3, 10, 20.0, 2);
+    let (bad, s) = verdict(&o3, &|i| boxed::<LocalGSet>(&[], i as u64));
+    assert_eq!(
+        bad,
+        Validity::False,
+        "a set that never gossips loses elements on 3 nodes: {s}"
+    );
+    assert!(s.contains("LOST"), "{s}");
+}
+
+#[test]
+fn the_counter_checker_rejects_a_counter_that_loses_negative_deltas() {
+    let o1 = opts("pn-counter", 1, 10, 50.0, 3);
+    let (good, s) = verdict(&o1, &|i| boxed::<LocalCounter>(&[], i as u64));
+    assert_eq!(
+        good,
+        Validity::True,
+        "a local counter is correct on one node: {s}"
+    );
+    let (bad, s) = verdict(&o1, &|i| {
+        boxed::<LocalCounter>(&["lose-negatives"], i as u64)
+    });
+    assert_eq!(bad, Validity::False, "{s}");
+    assert!(s.contains("pn-counter: final reads"), "{s}");
+    let o3 = opts("pn-counter", 3, 10, 50.0, 4);
+    let (bad, s) = verdict(&o3, &|i| boxed::<LocalCounter>(&[], i as u64));
+    assert_eq!(
+        bad,
+        Validity::False,
+        "a counter that does not share is wrong on 3 nodes: {s}"
+    );
+    // g-counter never draws a negative delta, so the same broken node passes there.
+    let g1 = opts("g-counter", 1, 10, 50.0, 3);
+    let (good, s) = verdict(&g1, &|i| {
+        boxed::<LocalCounter>(&["lose-negatives"], i as u64)
+    });
+    assert_eq!(good, Validity::True, "{s}");
+}
+
+/// Neither workload uses Maelstrom's `with-errors`: an error reply, even a definite one, is
+/// an exception in the client, recorded as an indeterminate `info`; so is a malformed reply.
+#[test]
+fn errors_and_malformed_replies_are_indeterminate() {
+    for (w, args) in [("g-set", &["set"][..]), ("pn-counter", &[][..])] {
+        let o = opts(w, 1, 5, 50.0, 5);
+        let out = run_nodes(&o, &|i| boxed::<RefuseAdds>(args, i as u64)).unwrap();
+        assert_eq!(
+            out.valid,
+            Validity::False,
+            "{w}: no add succeeded: {}",
+            out.summary
+        );
+        let stats = out
+            .summary
+            .lines()
+            .find(|l| l.contains("stats"))
+            .expect("a stats line");
+        assert!(
+            stats.contains("add 0/") && stats.contains(" 0 fail"),
+            "{w}: {stats}"
+        );
+        assert!(
+            stats.contains("read ") && !stats.contains("read 0/"),
+            "{w}: {stats}"
+        );
+
+        let chatty: Vec<&str> = args.iter().copied().chain(["chatty"]).collect();
+        let out = run_nodes(&o, &|i| boxed::<RefuseAdds>(&chatty, i as u64)).unwrap();
+        let stats = out
+            .summary
+            .lines()
+            .find(|l| l.contains("stats"))
+            .expect("a stats line");
+        assert!(
+            stats.contains("read 0/") && stats.contains("0 fail"),
+            "{w}: {stats}"
+        );
+    }
+}
