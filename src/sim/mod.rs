@@ -32,6 +32,8 @@ pub const WORKLOADS: &[&str] = &[
     "kafka",
     "txn-rw-register",
     "txn-list-append",
+    "g-set",
+    "pn-counter",
 ];
 
 /// Makes the in-process node `i` of a run (for testing other state machines, e.g.
@@ -102,6 +104,8 @@ fn dispatch<B: Backend>(
         "kafka" => finish(opts, kafka::KafkaClient::new(opts), backend, wall),
         "txn-rw-register" => finish(opts, txn::TxnClient::new(opts), backend, wall),
         "txn-list-append" => finish(opts, list_append::ListAppendClient::new(opts), backend, wall),
+        "g-set" => finish(opts, g_set::GSetClient::default(), backend, wall),
+        "pn-counter" => finish(opts, pn_counter::PnCounterClient::default(), backend, wall),
         w => unreachable!("check_workload accepted `{w}`"),
     }
 }
