@@ -7,6 +7,7 @@
 //! network, Maelstrom's generators and checkers).
 
 pub mod driver;
+pub mod edn;
 pub mod fuzz;
 pub mod node;
 pub mod proto;

@@ -1,6 +1,7 @@
 //! `glomers`: the bench CLI. `glomers test -w broadcast --node-count 25 ...` runs a
 //! Maelstrom-compatible test (in-process by default, or real binaries with `--bin`);
-//! `glomers serve` shows the results store in a browser.
+//! `glomers check -w W FILE` judges a stored history again; `glomers serve` shows the results
+//! store in a browser.
 
 use std::io::Write;
 use std::process::ExitCode;
@@ -13,6 +14,13 @@ usage: glomers test [maelstrom test flags] [--seed N] [--loss P] [--store DIR | 
        glomers sweep [flags] --seeds A..B [--faults]
                                         (run many seeds, report failures; --faults lets each
                                          seed pick latency, partitions and message loss)
+       glomers check -w W FILE [--consistency-models M] [--availability A] [--store DIR]
+                                        (judge a stored history again, with the same checker,
+                                         report and exit status as test: Maelstrom's
+                                         store/<test>/<time>/history.edn, a Jepsen history in one
+                                         EDN vector, or our history.jsonl; --format edn|jsonl
+                                         overrides the file's extension; nothing is written
+                                         unless --store is given)
        glomers serve [--store DIR] [--port N] [--bind ADDR] [--threads N]
                                         (a web UI over the results store: every run, newest
                                          first, coloured by verdict; each run's report,
@@ -45,7 +53,8 @@ Serve:
   --bind ADDR             address to listen on (127.0.0.1; another one opens the store
                           to the network)
   --threads N             requests served at once (4)
-Exit status: 0 valid, 1 invalid, 2 unknown, 254 bad arguments, 255 the test could not run.
+Exit status: 0 valid, 1 invalid, 2 unknown, 254 bad arguments, 255 the test could not run
+(check: the history could not be read; the error names the line).
 ";
 
 /// Prints to stdout; a closed stdout (`| head`) ends the program quietly instead of panicking.
@@ -60,11 +69,12 @@ macro_rules! out {
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.first().map(String::as_str) {
-        Some("test" | "sweep" | "serve") if wants_help(&args[1..]) => {
+        Some("test" | "sweep" | "serve" | "check") if wants_help(&args[1..]) => {
             out!("{USAGE}");
             ExitCode::SUCCESS
         }
         Some("test") => test(&args[1..]),
+        Some("check") => check(&args[1..]),
         Some("sweep") => sweep(&args[1..]),
         Some("serve") => serve(&args[1..]),
         Some("-h" | "--help" | "help") | None => {
@@ -93,27 +103,48 @@ fn test(args: &[String]) -> ExitCode {
         }
     };
     match glomers::sim::run(&opts) {
-        Ok(outcome) => {
-            out!("{}", outcome.summary.trim_end());
-            if let Some(store) = &opts.store {
-                match outcome.write_store(store, &opts.workload) {
-                    Ok(dir) => out!("  results        {}", dir.display()),
-                    Err(e) => eprintln!("glomers: could not write results: {e}"),
-                }
-            }
-            out!(
-                "{}",
-                match outcome.valid {
-                    glomers::sim::workloads::Validity::True => "Everything looks good!",
-                    glomers::sim::workloads::Validity::False => "Analysis invalid!",
-                    glomers::sim::workloads::Validity::Unknown =>
-                        "Errors occurred during analysis, but no anomalies found.",
-                }
-            );
-            ExitCode::from(outcome.exit_code as u8)
-        }
+        Ok(outcome) => report(&outcome, &opts),
         Err(e) => {
             eprintln!("glomers test: {e}");
+            ExitCode::from(255)
+        }
+    }
+}
+
+/// Prints an outcome's summary, stores it if asked, and returns its exit status.
+fn report(outcome: &glomers::sim::report::Outcome, opts: &TestOpts) -> ExitCode {
+    out!("{}", outcome.summary.trim_end());
+    if let Some(store) = &opts.store {
+        match outcome.write_store(store, &opts.workload) {
+            Ok(dir) => out!("  results        {}", dir.display()),
+            Err(e) => eprintln!("glomers: could not write results: {e}"),
+        }
+    }
+    out!(
+        "{}",
+        match outcome.valid {
+            glomers::sim::workloads::Validity::True => "Everything looks good!",
+            glomers::sim::workloads::Validity::False => "Analysis invalid!",
+            glomers::sim::workloads::Validity::Unknown =>
+                "Errors occurred during analysis, but no anomalies found.",
+        }
+    );
+    ExitCode::from(outcome.exit_code as u8)
+}
+
+/// `glomers check -w W FILE`: judges a stored history; 255 when it cannot be read.
+fn check(args: &[String]) -> ExitCode {
+    let opts = match glomers::sim::check::CheckOpts::parse(args) {
+        Ok(o) => o,
+        Err(e) => {
+            eprintln!("glomers check: {e}\n\n{USAGE}");
+            return ExitCode::from(254);
+        }
+    };
+    match glomers::sim::check::run(&opts) {
+        Ok(outcome) => report(&outcome, &opts.test),
+        Err(e) => {
+            eprintln!("glomers check: {e}");
             ExitCode::from(255)
         }
     }

@@ -181,6 +181,25 @@ pub struct RunData<V> {
     pub aborted: Option<String>,
 }
 
+impl<V> RunData<V> {
+    /// The data of a run known only by its history (a stored history judged again): no
+    /// network totals, partitions, logs or trace; the duration is the last entry's time.
+    pub fn from_history(history: History<V>) -> RunData<V> {
+        let duration = Duration::from_nanos(history.ops.last().map_or(0, |o| o.time));
+        RunData {
+            history,
+            net: NetStats::default(),
+            faults: Vec::new(),
+            partitions: Vec::new(),
+            logs: Vec::new(),
+            trace_hash: 0,
+            duration,
+            net_log: Vec::new(),
+            aborted: None,
+        }
+    }
+}
+
 /// The engine state for one run.
 pub struct Engine<'o, W: ClientWorkload, B: Backend> {
     opts: &'o TestOpts,

@@ -6,6 +6,7 @@
 //! in this process on virtual time ([`inproc`]); with `--bin` they are real processes
 //! ([`process`]).
 
+pub mod check;
 pub mod engine;
 pub mod history;
 pub mod inproc;

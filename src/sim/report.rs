@@ -29,9 +29,9 @@ pub struct Outcome {
     pub net: NetStats,
     /// Client operations invoked.
     pub op_count: usize,
-    /// Servers msgs-per-op.
+    /// Servers msgs-per-op (NaN for a history judged alone: not available).
     pub msgs_per_op_servers: f64,
-    /// All msgs-per-op.
+    /// All msgs-per-op (NaN for a history judged alone).
     pub msgs_per_op_all: f64,
     /// Fraction of invocations that completed ok.
     pub ok_fraction: f64,
@@ -88,12 +88,54 @@ fn fmt_quantiles_us(q: &[(f64, u64)]) -> String {
     q.iter().map(|(p, v)| format!("{p}: {:.3}", *v as f64 / 1000.0)).collect::<Vec<_>>().join(", ")
 }
 
+/// Where a history judged without a run came from (`glomers check`): the report then shows
+/// what a history alone cannot tell (messages, node output, partitions) as not available.
+#[derive(Clone, Debug, Serialize)]
+pub struct HistorySource {
+    /// The file, as given.
+    pub file: String,
+    /// What it was read as (e.g. "Maelstrom history.edn").
+    pub format: &'static str,
+    /// The command that judges it again.
+    pub command: String,
+    /// Client processes seen.
+    pub processes: usize,
+    /// Operations of other processes (the nemesis), skipped: count by `:f`.
+    pub skipped: Vec<(String, usize)>,
+    /// Whether every client operation had a `:time` (else latencies are not available).
+    pub timed: bool,
+    /// Whether the checker's operation indices differ from the file's `:index` (other
+    /// processes' operations were dropped, or the file had none).
+    pub renumbered: bool,
+}
+
 /// Judges a run.
 pub fn judge<W: ClientWorkload>(
     opts: &TestOpts,
     workload: &W,
     data: RunData<W::Value>,
     wall: Duration,
+) -> Outcome {
+    judge_data(opts, workload, data, wall, None)
+}
+
+/// Judges a history alone, read from `source`, as [`judge`] judges a run.
+pub fn judge_history<W: ClientWorkload>(
+    opts: &TestOpts,
+    workload: &W,
+    history: History<W::Value>,
+    source: &HistorySource,
+    wall: Duration,
+) -> Outcome {
+    judge_data(opts, workload, RunData::from_history(history), wall, Some(source))
+}
+
+fn judge_data<W: ClientWorkload>(
+    opts: &TestOpts,
+    workload: &W,
+    data: RunData<W::Value>,
+    wall: Duration,
+    source: Option<&HistorySource>,
 ) -> Outcome {
     let history = &data.history;
     let check = workload.check(history, opts);
@@ -129,7 +171,11 @@ pub fn judge<W: ClientWorkload>(
         Some(Availability::Total) => ok_count == op_count,
         Some(Availability::Fraction(a)) => a <= ok_fraction,
     });
-    let per_op = |n: u64| if op_count == 0 { 0.0 } else { n as f64 / op_count as f64 };
+    let per_op = |n: u64| match source {
+        Some(_) => f64::NAN,
+        None if op_count == 0 => 0.0,
+        None => n as f64 / op_count as f64,
+    };
     let msgs_per_op_servers = per_op(data.net.servers.msg_count);
     let msgs_per_op_all = per_op(data.net.all.msg_count);
 
@@ -149,18 +195,33 @@ pub fn judge<W: ClientWorkload>(
     // Human summary.
     let mut s = String::new();
     let mode = if opts.bin.is_some() { "process" } else { "in-process" };
-    let _ = writeln!(
-        s,
-        "glomers test -w {} ({} nodes, {} s, rate {}, latency {} ms {:?}{}, seed {}, {mode})",
-        opts.workload,
-        opts.nodes().len(),
-        opts.time_limit,
-        opts.rate,
-        opts.latency,
-        opts.latency_dist,
-        if opts.partition { ", partitions" } else { "" },
-        opts.seed
-    );
+    match source {
+        None => {
+            let _ = writeln!(
+                s,
+                "glomers test -w {} ({} nodes, {} s, rate {}, latency {} ms {:?}{}, seed {}, {mode})",
+                opts.workload,
+                opts.nodes().len(),
+                opts.time_limit,
+                opts.rate,
+                opts.latency,
+                opts.latency_dist,
+                if opts.partition { ", partitions" } else { "" },
+                opts.seed
+            );
+        }
+        Some(src) => {
+            let _ = writeln!(
+                s,
+                "glomers check -w {} {} ({}: {} client operations from {} processes)",
+                opts.workload,
+                src.file,
+                src.format,
+                history.ops.len(),
+                src.processes
+            );
+        }
+    }
     if let Some(why) = &data.aborted {
         let _ = writeln!(s, "  TEST ABORTED: {why}");
     }
@@ -187,21 +248,29 @@ pub fn judge<W: ClientWorkload>(
         })
         .collect();
     let _ = writeln!(s, "  stats          {} -> {stats_valid}", st.join("; "));
-    let _ = writeln!(
-        s,
-        "  msgs-per-op    servers {:.3}, all {:.3} ({} server msgs, {} dropped by partitions{})",
-        msgs_per_op_servers,
-        msgs_per_op_all,
-        data.net.servers.msg_count,
-        data.net.dropped_partition,
-        if data.net.dropped_loss > 0 {
-            format!(", {} lost", data.net.dropped_loss)
-        } else {
-            String::new()
+    if source.is_some() {
+        let _ = writeln!(s, "  msgs-per-op    not available (a history records no messages)");
+    } else {
+        let _ = writeln!(
+            s,
+            "  msgs-per-op    servers {:.3}, all {:.3} ({} server msgs, {} dropped by partitions{})",
+            msgs_per_op_servers,
+            msgs_per_op_all,
+            data.net.servers.msg_count,
+            data.net.dropped_partition,
+            if data.net.dropped_loss > 0 {
+                format!(", {} lost", data.net.dropped_loss)
+            } else {
+                String::new()
+            }
+        );
+    }
+    if source.is_some_and(|src| !src.timed) {
+        let _ = writeln!(s, "  op latency     not available (the history has no :time)");
+    } else {
+        for (f, q) in &latencies {
+            let _ = writeln!(s, "  op latency ms  {f}: {{{}}}", fmt_quantiles_us(q));
         }
-    );
-    for (f, q) in &latencies {
-        let _ = writeln!(s, "  op latency ms  {f}: {{{}}}", fmt_quantiles_us(q));
     }
     if !data.partitions.is_empty() {
         let spans: Vec<String> = data
@@ -218,7 +287,24 @@ pub fn judge<W: ClientWorkload>(
             .collect();
         let _ = writeln!(s, "  partitions     {}", spans.join(", "));
     }
-    if data.faults.is_empty() {
+    if let Some(src) = source {
+        if !src.skipped.is_empty() {
+            let skipped: Vec<String> =
+                src.skipped.iter().map(|(f, n)| format!("{f} x{n}")).collect();
+            let _ = writeln!(
+                s,
+                "  nemesis        {} not judged (partitions are not drawn from a history)",
+                skipped.join(", ")
+            );
+        }
+        if src.renumbered {
+            let _ = writeln!(
+                s,
+                "  indices        operation numbers above count client operations only, from 0"
+            );
+        }
+        let _ = writeln!(s, "  node faults    not available (a history records no node output)");
+    } else if data.faults.is_empty() {
         let _ = writeln!(s, "  node faults    none");
     } else {
         let _ = writeln!(
@@ -230,14 +316,29 @@ pub fn judge<W: ClientWorkload>(
             let _ = writeln!(s, "    {} at {:.3}s: {}", f.node, f.time_s, f.reason);
         }
     }
-    let _ = writeln!(
-        s,
-        "  time           {:.1} s of test time in {:.3} s wall; trace {:016x}",
-        data.duration.as_secs_f64(),
-        wall.as_secs_f64(),
-        data.trace_hash
-    );
-    if valid != Validity::True {
+    match source {
+        None => {
+            let _ = writeln!(
+                s,
+                "  time           {:.1} s of test time in {:.3} s wall; trace {:016x}",
+                data.duration.as_secs_f64(),
+                wall.as_secs_f64(),
+                data.trace_hash
+            );
+        }
+        Some(src) if src.timed => {
+            let _ = writeln!(
+                s,
+                "  time           {:.1} s of history, judged in {:.3} s wall",
+                data.duration.as_secs_f64(),
+                wall.as_secs_f64()
+            );
+        }
+        Some(_) => {
+            let _ = writeln!(s, "  time           judged in {:.3} s wall", wall.as_secs_f64());
+        }
+    }
+    if valid != Validity::True && source.is_none() {
         let _ = writeln!(s, "  reproduce:     {}", opts.command_line());
     }
 
@@ -251,35 +352,40 @@ pub fn judge<W: ClientWorkload>(
         dropped_partition: u64,
         dropped_loss: u64,
     }
+    // A history alone has no seed, network, partitions, faults or trace: those are null.
     #[derive(Serialize)]
     struct Results<'a> {
         valid: Validity,
         workload: &'a str,
-        seed: u64,
+        seed: Option<u64>,
         command: String,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        history: Option<&'a HistorySource>,
         stats: Vec<(&'static str, FStats)>,
         stats_valid: Validity,
         availability: f64,
         availability_valid: Validity,
-        net: NetOut,
+        net: Option<NetOut>,
         op_latencies_us: &'a [(&'static str, Vec<(f64, u64)>)],
-        partitions: &'a [PartitionSpan],
-        faults: &'a [NodeFault],
-        trace_hash: String,
+        partitions: Option<&'a [PartitionSpan]>,
+        faults: Option<&'a [NodeFault]>,
+        trace_hash: Option<String>,
         test_seconds: f64,
         wall_seconds: f64,
         aborted: &'a Option<String>,
     }
+    let run = source.is_none();
     let results = Results {
         valid,
         workload: &opts.workload,
-        seed: opts.seed,
-        command: opts.command_line(),
+        seed: run.then_some(opts.seed),
+        command: source.map_or_else(|| opts.command_line(), |src| src.command.clone()),
+        history: source,
         stats: stats.clone(),
         stats_valid,
         availability: ok_fraction,
         availability_valid,
-        net: NetOut {
+        net: run.then_some(NetOut {
             all: data.net.all,
             clients: data.net.clients,
             servers: data.net.servers,
@@ -287,11 +393,11 @@ pub fn judge<W: ClientWorkload>(
             all_msgs_per_op: msgs_per_op_all,
             dropped_partition: data.net.dropped_partition,
             dropped_loss: data.net.dropped_loss,
-        },
+        }),
         op_latencies_us: &latencies,
-        partitions: &data.partitions,
-        faults: &data.faults,
-        trace_hash: format!("{:016x}", data.trace_hash),
+        partitions: run.then_some(&data.partitions[..]),
+        faults: run.then_some(&data.faults[..]),
+        trace_hash: run.then(|| format!("{:016x}", data.trace_hash)),
         test_seconds: data.duration.as_secs_f64(),
         wall_seconds: wall.as_secs_f64(),
         aborted: &data.aborted,
