@@ -107,6 +107,8 @@ pub struct HistorySource {
     /// Whether the checker's operation indices differ from the file's `:index` (other
     /// processes' operations were dropped, or the file had none).
     pub renumbered: bool,
+    /// Whether the file's operations had an `:index`.
+    pub indexed: bool,
 }
 
 /// Judges a run.
@@ -293,14 +295,19 @@ fn judge_data<W: ClientWorkload>(
                 src.skipped.iter().map(|(f, n)| format!("{f} x{n}")).collect();
             let _ = writeln!(
                 s,
-                "  nemesis        {} not judged (partitions are not drawn from a history)",
+                "  nemesis        {} skipped (not judged, not drawn)",
                 skipped.join(", ")
             );
         }
         if src.renumbered {
             let _ = writeln!(
                 s,
-                "  indices        operation numbers above count client operations only, from 0"
+                "  indices        {}",
+                if src.indexed {
+                    "operations are numbered above among client operations only, from 0"
+                } else {
+                    "the history has no :index: operations are numbered in file order, from 0"
+                }
             );
         }
         let _ = writeln!(s, "  node faults    not available (a history records no node output)");

@@ -151,8 +151,15 @@ impl<'a> RawOp<'_, 'a> {
 pub fn run(opts: &CheckOpts) -> Result<Outcome, String> {
     use super::workloads::*;
     let wall = Instant::now();
-    let text = read_file(&opts.file)?;
     let t = &opts.test;
+    if !super::WORKLOADS.contains(&t.workload.as_str()) {
+        return Err(format!(
+            "unknown workload `{}`; check knows {}",
+            t.workload,
+            super::WORKLOADS.join(", ")
+        ));
+    }
+    let text = read_file(&opts.file)?;
     match t.workload.as_str() {
         "echo" => judge(opts, &echo::EchoClient, &text, wall),
         "unique-ids" => judge(opts, &unique_ids::UniqueIdsClient, &text, wall),
@@ -163,7 +170,7 @@ pub fn run(opts: &CheckOpts) -> Result<Outcome, String> {
         "kafka" => judge(opts, &kafka::KafkaClient::new(t), &text, wall),
         "txn-rw-register" => judge(opts, &txn::TxnClient::new(t), &text, wall),
         "txn-list-append" => judge(opts, &list_append::ListAppendClient::new(t), &text, wall),
-        w => Err(format!("unknown workload `{w}`; check knows {}", super::WORKLOADS.join(", "))),
+        w => Err(format!("no history format for `{w}` yet")),
     }
 }
 
@@ -306,6 +313,7 @@ struct Builder<'w, 't, W: HistoryFormat> {
     /// Whether ops have `:time` (decided by the first client op).
     timed: Option<bool>,
     renumbered: bool,
+    indexed: bool,
     max_element: Option<(u64, usize)>,
 }
 
@@ -336,6 +344,7 @@ impl<'w, 't, W: HistoryFormat> Builder<'w, 't, W> {
             last_index: None,
             timed: None,
             renumbered: false,
+            indexed: false,
             max_element: None,
         }
     }
@@ -441,6 +450,7 @@ impl<'w, 't, W: HistoryFormat> Builder<'w, 't, W> {
                 }
             }
             self.last_index = Some((i, pos));
+            self.indexed = true;
             self.renumbered |= i != self.history.ops.len() as i64;
         } else {
             self.renumbered = true;
@@ -538,6 +548,7 @@ impl<'w, 't, W: HistoryFormat> Builder<'w, 't, W> {
             skipped: self.skipped,
             timed: self.timed == Some(true),
             renumbered: self.renumbered,
+            indexed: self.indexed,
         };
         Ok((self.history, source))
     }

@@ -1,0 +1,311 @@
+//! `glomers check` end to end, through the binary: a bench run's history, stored as our
+//! `history.jsonl` and rewritten as Maelstrom's `history.edn`, is judged again with the same
+//! verdict, checker output and exit status; Maelstrom-format fixtures of several workloads
+//! are judged as expected; every kind of bad input exits 255 with a message naming the line,
+//! and bad arguments 254.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use glomers::node::{Ctx, Machine, Node, Reject, Workload};
+use glomers::proto::Msg;
+use glomers::sim::check::values::{HistoryFormat, maelstrom_edn};
+use glomers::sim::check::{read_edn, read_jsonl};
+use glomers::sim::opts::TestOpts;
+use glomers::sim::workloads::*;
+
+const GLOMERS: &str = env!("CARGO_BIN_EXE_glomers");
+
+fn tmp(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("glomers-check-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+/// Runs the binary: exit status, stdout, stderr.
+fn glomers(args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(GLOMERS).args(args).output().expect("glomers runs");
+    let text = |b: Vec<u8>| String::from_utf8(b).unwrap();
+    (out.status.code().unwrap_or(-1), text(out.stdout), text(out.stderr))
+}
+
+/// The one run directory under `store/<workload>/`.
+fn run_dir(store: &Path, workload: &str) -> PathBuf {
+    let mut dirs: Vec<PathBuf> = std::fs::read_dir(store.join(workload))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.is_dir() && !p.ends_with("latest"))
+        .collect();
+    assert_eq!(dirs.len(), 1, "{dirs:?}");
+    dirs.pop().unwrap()
+}
+
+/// The workload checker's object in `results.json` (spliced in last by the report).
+fn checker(results: &str) -> &str {
+    let at = results.find(",\"checker\":").expect("a checker object") + 11;
+    &results[at..results.len() - 1]
+}
+
+/// The report's lines from `valid?` to the stats check (the verdict and the checker's own
+/// lines), which a check must print exactly as the run did.
+fn verdict_lines(stdout: &str) -> Vec<&str> {
+    stdout
+        .lines()
+        .skip_while(|l| !l.starts_with("  valid?"))
+        .take_while(|l| !l.starts_with("  msgs-per-op"))
+        .collect()
+}
+
+/// history.jsonl rewritten as Maelstrom's history.edn, through the library.
+fn as_edn(workload: &str, jsonl: &str) -> String {
+    fn conv<W: HistoryFormat>(w: &W, jsonl: &str) -> String {
+        let (h, _) = read_jsonl(w, jsonl).expect("our own history reads");
+        let edn = maelstrom_edn(w, &h);
+        // And it reads back to the same entries.
+        let (back, _) = read_edn(w, &edn).expect("the rewritten history reads");
+        assert_eq!(back.ops.len(), h.ops.len());
+        edn
+    }
+    let o = TestOpts { workload: workload.into(), ..TestOpts::default() };
+    match workload {
+        "echo" => conv(&echo::EchoClient, jsonl),
+        "unique-ids" => conv(&unique_ids::UniqueIdsClient, jsonl),
+        "broadcast" => conv(&broadcast::BroadcastClient::default(), jsonl),
+        "g-counter" => conv(&g_counter::GCounterClient::default(), jsonl),
+        "pn-counter" => conv(&pn_counter::PnCounterClient::default(), jsonl),
+        "g-set" => conv(&g_set::GSetClient::default(), jsonl),
+        "kafka" => conv(&kafka::KafkaClient::new(&o), jsonl),
+        "txn-rw-register" => conv(&txn::TxnClient::new(&o), jsonl),
+        "txn-list-append" => conv(&list_append::ListAppendClient::new(&o), jsonl),
+        w => panic!("no conversion for {w}"),
+    }
+}
+
+/// Judges the stored run in `dir` again, from its history.jsonl and from the same history
+/// as Maelstrom's history.edn, and compares with the run.
+fn recheck(
+    name: &str,
+    workload: &str,
+    dir: &Path,
+    run_code: i32,
+    run_stdout: &str,
+    models: &[&str],
+) {
+    let results = std::fs::read_to_string(dir.join("results.json")).unwrap();
+    let jsonl = dir.join("history.jsonl");
+
+    // From history.jsonl, stored: the same checker object.
+    let store2 = tmp(&format!("{name}-recheck"));
+    let mut args = vec!["check", "-w", workload, jsonl.to_str().unwrap()];
+    args.extend_from_slice(models);
+    args.extend_from_slice(&["--store", store2.to_str().unwrap()]);
+    let (code, out, err) = glomers(&args);
+    assert_eq!(code, run_code, "{name}: {out}{err}");
+    assert!(out.contains("msgs-per-op    not available"), "{out}");
+    assert!(out.contains("node faults    not available"), "{out}");
+    assert_eq!(verdict_lines(&out), verdict_lines(run_stdout), "{name}");
+    let again = std::fs::read_to_string(run_dir(&store2, workload).join("results.json")).unwrap();
+    assert_eq!(checker(&again), checker(&results), "{name}");
+    assert!(again.contains("\"net\":null") && again.contains("\"trace_hash\":null"), "{again}");
+    assert!(again.contains("\"command\":\"glomers check -w"), "{again}");
+
+    // From Maelstrom's history.edn, print only.
+    let edn = dir.join("history.edn");
+    std::fs::write(&edn, as_edn(workload, &std::fs::read_to_string(&jsonl).unwrap())).unwrap();
+    let mut args = vec!["check", "-w", workload, edn.to_str().unwrap()];
+    args.extend_from_slice(models);
+    let (code, out, err) = glomers(&args);
+    assert_eq!(code, run_code, "{name} edn: {out}{err}");
+    assert!(out.contains("(Maelstrom history.edn: "), "{out}");
+    assert_eq!(verdict_lines(&out), verdict_lines(run_stdout), "{name} edn");
+    assert!(!out.contains("  results"), "print only by default: {out}");
+}
+
+#[test]
+fn a_bench_runs_history_is_judged_the_same_from_jsonl_and_from_maelstroms_edn() {
+    let faults = "--time-limit 10 --latency 20 --nemesis partition --nemesis-interval 3 --seed 4";
+    for (workload, flags, models, want) in [
+        ("echo", "--node-count 2 --rate 50", "", 0),
+        ("unique-ids", "--node-count 3 --rate 100", "", 0),
+        ("broadcast", "--node-count 5 --rate 50", "", 0),
+        ("g-counter", "--node-count 3 --rate 50", "", 0),
+        ("pn-counter", "--node-count 3 --rate 50", "", 0),
+        ("kafka", "--node-count 2 --concurrency 2n --rate 300", "", 0),
+        ("txn-rw-register", "--node-count 2 --rate 300", "--consistency-models read-committed", 0),
+        // Our totally available store is not strict-serializable (lost updates): invalid.
+        ("txn-rw-register", "--node-count 2 --rate 300", "", 1),
+    ] {
+        let name = format!("{workload}{}", models.len());
+        let store = tmp(&name);
+        let args: Vec<String> = format!("test -w {workload} {flags} {faults} {models} --quiet")
+            .split_whitespace()
+            .map(str::to_owned)
+            .chain(["--store".to_owned(), store.display().to_string()])
+            .collect();
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let (code, out, err) = glomers(&args);
+        assert_eq!(code, want, "{name}: {out}{err}");
+        let models: Vec<&str> = models.split_whitespace().collect();
+        recheck(&name, workload, &run_dir(&store, workload), code, &out, &models);
+        let _ = std::fs::remove_dir_all(&store);
+    }
+}
+
+/// unique-ids that repeats an id now and then.
+struct DupIds {
+    n: u64,
+}
+
+impl Workload for DupIds {
+    type Timer = ();
+    type Call = ();
+    fn init(cx: &mut Ctx<'_, Self>, _: &[String]) -> Self {
+        DupIds { n: cx.index() as u64 * 1_000_000 }
+    }
+    fn on_request(&mut self, req: &Msg<'_, '_>, cx: &mut Ctx<'_, Self>) -> Result<(), Reject> {
+        if self.n % 50 != 49 {
+            self.n += 1;
+        }
+        let id = self.n;
+        cx.reply(req, "generate_ok", |b| {
+            b.u64("id", id);
+        });
+        Ok(())
+    }
+}
+
+#[test]
+fn an_invalid_runs_history_is_invalid_again() {
+    let store = tmp("dup-ids");
+    let o = TestOpts {
+        workload: "unique-ids".into(),
+        node_count: Some(3),
+        time_limit: 10,
+        rate: 100.0,
+        quiet: true,
+        ..TestOpts::default()
+    };
+    let make = |_: usize| -> Box<dyn Machine> { Box::new(Node::<DupIds>::new(Vec::new(), 0)) };
+    let outcome = glomers::sim::run_nodes(&o, &make).unwrap();
+    assert_eq!(outcome.exit_code, 1);
+    let dir = outcome.write_store(&store, "unique-ids").unwrap();
+    let summary = outcome.summary.clone() + "\n";
+    recheck("dup-ids", "unique-ids", &dir, 1, &summary, &[]);
+    let _ = std::fs::remove_dir_all(&store);
+}
+
+fn fixture(name: &str) -> String {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/check").join(name).display().to_string()
+}
+
+#[test]
+fn maelstrom_format_fixtures_get_their_verdicts() {
+    for (workload, file, code, says) in [
+        ("broadcast", "broadcast-partitioned.edn", 0, "3 attempted, 3 stable, 0 lost"),
+        ("kafka", "kafka-lost-write.edn", 1, "lost-write x1"),
+        (
+            "txn-list-append",
+            "txn-list-append-g1a.edn",
+            1,
+            "G1a: T5 [r 5 [1 2]] has element 2 appended by failed T3",
+        ),
+        ("pn-counter", "pn-counter.edn", 0, "final reads [1, 1], acceptable [(-3, -3), (1, 1)]"),
+    ] {
+        let (got, out, err) = glomers(&["check", "-w", workload, &fixture(file)]);
+        assert_eq!(got, code, "{file}: {out}{err}");
+        assert!(out.contains(says), "{file}: {out}");
+        assert!(err.is_empty(), "{file}: {err}");
+    }
+    let (_, out, _) = glomers(&["check", "-w", "broadcast", &fixture("broadcast-partitioned.edn")]);
+    assert!(out.contains("nemesis        start-partition x2, stop-partition x2 skipped"), "{out}");
+    assert!(out.contains("op latency ms  read: "), "{out}");
+    let (_, out, _) =
+        glomers(&["check", "-w", "txn-list-append", &fixture("txn-list-append-g1a.edn")]);
+    assert!(out.contains("op latency     not available (the history has no :time)"), "{out}");
+    // A history whose one element is never read: no stable element, unknown, exit 2.
+    let dir = tmp("unknown");
+    let file = dir.join("h.edn");
+    std::fs::write(
+        &file,
+        "{:type :invoke, :process 1, :f :read, :value nil}\n\
+         {:type :ok, :process 1, :f :read, :value []}\n\
+         {:type :invoke, :process 0, :f :broadcast, :value 0}\n\
+         {:type :ok, :process 0, :f :broadcast, :value 0}\n",
+    )
+    .unwrap();
+    let (code, out, _) = glomers(&["check", "-w", "broadcast", file.to_str().unwrap()]);
+    assert_eq!(code, 2, "{out}");
+    assert!(out.contains("Errors occurred during analysis, but no anomalies found."), "{out}");
+}
+
+#[test]
+fn bad_input_exits_255_with_a_message_and_bad_arguments_254() {
+    let dir = tmp("bad");
+    let invoke = "{:type :invoke, :process 0, :f :read, :value nil}\n";
+    for (name, text, says) in [
+        (
+            "not-edn.edn",
+            "{:index 0, :type :invoke\n[1 2}\n".to_owned(),
+            "line 2, column 5: `}` closes a collection",
+        ),
+        (
+            "json.jsonl",
+            "{\"type\":\"invoke\",\"process\":0,\"f\":\"read\"}\n{\"type\":\n".to_owned(),
+            "line 2: not JSON",
+        ),
+        (
+            "unknown-op.edn",
+            format!("{invoke}{{:type :invoke, :process 1, :f :frob}}\n"),
+            "line 2: unknown operation :frob",
+        ),
+        (
+            "orphan.edn",
+            "{:type :ok, :process 3, :f :read, :value [1]}\n".to_owned(),
+            "line 1: an :ok :read of process 3 without its :invoke",
+        ),
+        (
+            "shape.edn",
+            format!("{invoke}{{:type :ok, :process 0, :f :read, :value 7}}\n"),
+            "line 2: :read :value: expected the elements read",
+        ),
+        ("type.edn", "{:type :done, :process 0, :f :read}\n".to_owned(), "unknown :type :done"),
+        ("binary.edn", format!("{invoke}\u{0}\u{1}"), "line 2, column 1: invalid symbol"),
+    ] {
+        let file = dir.join(name);
+        std::fs::write(&file, text).unwrap();
+        let (code, out, err) = glomers(&["check", "-w", "broadcast", file.to_str().unwrap()]);
+        assert_eq!(code, 255, "{name}: {out}{err}");
+        assert!(out.is_empty(), "no verdict for {name}: {out}");
+        assert!(err.contains(says) && err.contains(name), "{name}: {err}");
+    }
+    let latin1 = dir.join("latin1.edn");
+    std::fs::write(&latin1, b"; caf\xe9\n").unwrap();
+    let (code, _, err) = glomers(&["check", "-w", "broadcast", latin1.to_str().unwrap()]);
+    assert_eq!(code, 255);
+    assert!(err.contains("line 1, column 6: not UTF-8"), "{err}");
+    let missing = dir.join("missing.edn");
+    let (code, _, err) = glomers(&["check", "-w", "broadcast", missing.to_str().unwrap()]);
+    assert_eq!(code, 255);
+    assert!(err.contains("cannot read") && err.contains("missing.edn"), "{err}");
+    let (code, _, err) = glomers(&["check", "-w", "broadcast", dir.to_str().unwrap()]);
+    assert_eq!(code, 255);
+    assert!(err.contains("is a directory"), "{err}");
+    let (code, _, err) = glomers(&["check", "-w", "lin-kvv", latin1.to_str().unwrap()]);
+    assert_eq!(code, 255);
+    assert!(err.contains("unknown workload `lin-kvv`"), "{err}");
+
+    for args in [
+        &["check"][..],
+        &["check", "-w", "kafka"],
+        &["check", "h.edn"],
+        &["check", "-w", "kafka", "h", "--rate", "5"],
+    ] {
+        let (code, _, err) = glomers(args);
+        assert_eq!(code, 254, "{args:?}: {err}");
+        assert!(err.contains("usage:"), "{err}");
+    }
+    let (code, out, _) = glomers(&["check", "--help"]);
+    assert_eq!(code, 0);
+    assert!(out.contains("glomers check -w W FILE"), "{out}");
+}
