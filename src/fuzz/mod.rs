@@ -11,6 +11,8 @@
 //! - [`parser`]: any bytes through [`crate::proto::Parser`]; the scalar scanner against
 //!   simd-json on short lines; every parsed value re-encoded, re-parsed and re-encoded to the
 //!   same bytes.
+//! - [`edn`]: any text through the EDN reader (values print and read back to the same print)
+//!   and through `glomers check`'s history reader for three workloads.
 //! - [`machine::run`]: a node fed an `init`, then a byte-chosen script of well-typed and
 //!   ill-typed requests, peer messages, service replies, garbage lines, duplicates and timer
 //!   firings, with every output line checked (see [`machine`]).
@@ -290,4 +292,40 @@ fn kind_of(e: crate::proto::ParseError<'_>) -> String {
         ParseError::Envelope(why) => format!("envelope: {why}"),
         ParseError::Body { src, msg_id, why, .. } => format!("body from {src} {msg_id:?}: {why}"),
     }
+}
+
+/// The EDN reader and the history reader on any text: no panic; every value read prints, and
+/// the print reads back to a value that prints the same; an error's place is inside the text.
+pub fn edn(data: &[u8]) -> Result<(), Violation> {
+    use crate::sim::check::read_edn;
+    use crate::sim::opts::TestOpts;
+    use crate::sim::workloads::{broadcast, kafka, list_append};
+    let Ok(text) = std::str::from_utf8(data) else { return Ok(()) };
+    match crate::edn::read_all(text) {
+        Ok(values) => {
+            for v in values {
+                let printed = v.to_string();
+                let again = crate::edn::read_one(&printed).map_err(|e| {
+                    Violation::new(
+                        0,
+                        format!("a printed value does not read back: {e}"),
+                        printed.as_bytes(),
+                    )
+                })?;
+                if again.to_string() != printed {
+                    let what = format!("printing is not stable: {printed} then {again}");
+                    return Err(Violation::new(0, what, data));
+                }
+            }
+        }
+        Err(e) if e.pos > text.len() || e.line == 0 || e.col == 0 => {
+            return Err(Violation::new(0, format!("error outside the text: {e:?}"), data));
+        }
+        Err(_) => {}
+    }
+    let o = TestOpts::default();
+    let _ = read_edn(&broadcast::BroadcastClient::default(), text);
+    let _ = read_edn(&kafka::KafkaClient::new(&o), text);
+    let _ = read_edn(&list_append::ListAppendClient::new(&o), text);
+    Ok(())
 }

@@ -264,9 +264,10 @@ fn the_committed_corpora_replay_cleanly() {
     // input that once broke an invariant: both replay here on every `cargo test`.
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz");
     type Harness = fn(&[u8]) -> Result<(), Violation>;
-    let targets: [(&str, Harness); 8] = [
+    let targets: [(&str, Harness); 9] = [
         ("framer", framer),
         ("parser", parser),
+        ("edn", edn),
         ("echo", |d| machine::run("echo", d).map(drop)),
         ("unique_ids", |d| machine::run("unique-ids", d).map(drop)),
         ("broadcast", |d| machine::run("broadcast", d).map(drop)),
@@ -292,4 +293,34 @@ fn the_committed_corpora_replay_cleanly() {
         assert!(replayed > before, "fuzz/corpus/{target}/ holds no inputs");
     }
     println!("replayed {replayed} inputs");
+}
+
+#[test]
+fn edn_invariants_hold_on_mutated_histories_and_random_text() {
+    let mut rng = Rng::new(3);
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/check");
+    let mut seeds: Vec<Vec<u8>> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| std::fs::read(e.unwrap().path()).unwrap())
+        .collect();
+    seeds.sort();
+    let alphabet = b"[](){}#_:;,\"\\ \n0123456789.-+/eEMNnil^'`~@jx\xc3\xa9";
+    for i in 0..3000 {
+        let mut data =
+            if i % 10 == 0 { random_input(&mut rng, 200) } else { rng.pick(&seeds).clone() };
+        for _ in 0..1 + rng.below(6) {
+            let at = rng.below(data.len() as u64 + 1) as usize;
+            match rng.below(3) {
+                0 if at < data.len() => {
+                    data.remove(at);
+                }
+                1 => data.insert(at, *rng.pick(alphabet)),
+                _ if at < data.len() => data[at] = *rng.pick(alphabet),
+                _ => {}
+            }
+        }
+        if let Err(v) = edn(&data) {
+            panic!("{v}\ninput: {:?}", String::from_utf8_lossy(&data));
+        }
+    }
 }
