@@ -190,7 +190,7 @@ fn an_invalid_runs_history_is_invalid_again() {
     let outcome = glomers::sim::run_nodes(&o, &make).unwrap();
     assert_eq!(outcome.exit_code, 1);
     let dir = outcome.write_store(&store, "unique-ids").unwrap();
-    let summary = outcome.summary.clone() + "\n";
+    let summary = outcome.summary + "\n";
     recheck("dup-ids", "unique-ids", &dir, 1, &summary, &[]);
     let _ = std::fs::remove_dir_all(&store);
 }

@@ -164,6 +164,10 @@ fn json_of_values_json_can_carry() {
     }
 }
 
+fn one_of(rng: &mut Rng, pool: &[&'static str]) -> &'static str {
+    pool[rng.below(pool.len() as u64) as usize]
+}
+
 /// A random value of bounded depth (no NaN, which is not equal to itself).
 fn random_value(rng: &mut Rng, depth: usize, pool: &'static [&'static str]) -> Edn<'static> {
     let pick = if depth == 0 { rng.below(9) } else { rng.below(14) };
@@ -177,10 +181,10 @@ fn random_value(rng: &mut Rng, depth: usize, pool: &'static [&'static str]) -> E
                 .map(|_| *rng.pick(&['a', '"', '\\', '\n', '\t', 'é', '😀', '\u{8}', ' ', ';']))
                 .collect(),
         )),
-        5 => Edn::Keyword(*rng.pick(pool)),
-        6 => Edn::Symbol(*rng.pick(pool)),
+        5 => Edn::Keyword(one_of(rng, pool)),
+        6 => Edn::Symbol(one_of(rng, pool)),
         7 => Edn::Char(*rng.pick(&['a', '\n', ' ', '(', 'é', '\u{7}', '\\', '"'])),
-        8 => Edn::Number(*rng.pick(&["123456789012345678901234567890", "1.5M", "-3/4", "7M"])),
+        8 => Edn::Number(one_of(rng, &["123456789012345678901234567890", "1.5M", "-3/4", "7M"])),
         9 => Edn::Vector((0..rng.below(5)).map(|_| random_value(rng, depth - 1, pool)).collect()),
         10 => Edn::List((0..rng.below(5)).map(|_| random_value(rng, depth - 1, pool)).collect()),
         11 => Edn::Set((0..rng.below(5)).map(|_| random_value(rng, depth - 1, pool)).collect()),
@@ -190,7 +194,7 @@ fn random_value(rng: &mut Rng, depth: usize, pool: &'static [&'static str]) -> E
                 .collect(),
         ),
         _ => Edn::Tagged(
-            *rng.pick(&["inst", "jepsen.history.Op", "object"]),
+            one_of(rng, &["inst", "jepsen.history.Op", "object"]),
             Box::new(random_value(rng, depth - 1, pool)),
         ),
     }

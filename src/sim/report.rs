@@ -109,6 +109,8 @@ pub struct HistorySource {
     pub renumbered: bool,
     /// Whether the file's operations had an `:index`.
     pub indexed: bool,
+    /// Seconds spent reading the file into a history.
+    pub read_seconds: f64,
 }
 
 /// Judges a run.
@@ -140,7 +142,9 @@ fn judge_data<W: ClientWorkload>(
     source: Option<&HistorySource>,
 ) -> Outcome {
     let history = &data.history;
+    let checking = std::time::Instant::now();
     let check = workload.check(history, opts);
+    let check_seconds = checking.elapsed().as_secs_f64();
 
     // Jepsen's stats checker: every function must succeed at least once.
     let mut stats: Vec<(&'static str, FStats)> = Vec::new();
@@ -333,16 +337,17 @@ fn judge_data<W: ClientWorkload>(
                 data.trace_hash
             );
         }
-        Some(src) if src.timed => {
+        Some(src) => {
+            let span = if src.timed {
+                format!("{:.1} s of history; ", data.duration.as_secs_f64())
+            } else {
+                String::new()
+            };
             let _ = writeln!(
                 s,
-                "  time           {:.1} s of history, judged in {:.3} s wall",
-                data.duration.as_secs_f64(),
-                wall.as_secs_f64()
+                "  time           {span}read in {:.3} s, checked in {:.3} s wall",
+                src.read_seconds, check_seconds
             );
-        }
-        Some(_) => {
-            let _ = writeln!(s, "  time           judged in {:.3} s wall", wall.as_secs_f64());
         }
     }
     if valid != Validity::True && source.is_none() {

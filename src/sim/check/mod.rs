@@ -211,6 +211,7 @@ fn judge<W: HistoryFormat>(
     .map_err(|e| format!("{name}: {e}"))?;
     source.file = name;
     source.command = opts.command_line();
+    source.read_seconds = wall.elapsed().as_secs_f64();
     Ok(report::judge_history(&opts.test, workload, history, &source, wall.elapsed()))
 }
 
@@ -549,6 +550,7 @@ impl<'w, 't, W: HistoryFormat> Builder<'w, 't, W> {
             timed: self.timed == Some(true),
             renumbered: self.renumbered,
             indexed: self.indexed,
+            read_seconds: 0.0,
         };
         Ok((self.history, source))
     }
