@@ -1,5 +1,6 @@
 //! End-to-end tests of the lin-kv workload: Maelstrom's client and generator against
-//! in-process nodes written for these tests, judged by the per-key linearizability checker.
+//! in-process test nodes (`glomers::sim::workloads::lin_kv::subjects`), judged by the per-key
+//! linearizability checker.
 //!
 //! Correct subjects: a proxy to the bench's `lin-kv` service (Maelstrom's demo
 //! `lin_kv_proxy.rb` does the same) on any number of nodes, and a node that keeps the map
@@ -8,15 +9,14 @@
 //! writes while writes go to the service (stale reads), and a node that acknowledges writes it
 //! drops.
 
-use std::time::Duration;
-
-use glomers::node::{Ctx, Machine, Node, Reject, Reply, Workload};
-use glomers::proto::encode::write_val;
-use glomers::proto::{ErrorCode, Msg};
+use glomers::node::{Machine, Node, Workload};
 use glomers::sim::opts::{Concurrency, LatencyDist, TestOpts};
 use glomers::sim::report::Outcome;
 use glomers::sim::run_nodes;
 use glomers::sim::workloads::Validity;
+use glomers::sim::workloads::lin_kv::subjects::{
+    DropWrites, FlakyProxy, LocalMap, Proxy, StaleReads,
+};
 
 fn opts(nodes: usize, per_node: usize, time_limit: u64, rate: f64, seed: u64) -> TestOpts {
     TestOpts {
@@ -38,201 +38,6 @@ fn boxed<W: Workload + 'static>(args: &[&str], seed: u64) -> Box<dyn Machine> {
 
 fn run<W: Workload + 'static>(o: &TestOpts, args: &[&str]) -> Outcome {
     run_nodes(o, &|i| boxed::<W>(args, i as u64)).expect("the bench runs")
-}
-
-/// A client request a node answers later: who asked, and which request.
-#[derive(Clone, Debug)]
-struct Pending {
-    client: String,
-    msg_id: u64,
-    kind: &'static str,
-    /// A write this node dropped but acknowledged (`DropWrites`), or the value a write or CAS
-    /// puts in the local cache (`StaleReads`), as JSON text.
-    to: Option<Vec<u8>>,
-    key: Vec<u8>,
-}
-
-/// Sends `<kind>_ok` (with `value` for reads) or the error for `code` to the client.
-fn answer(cx: &mut Ctx<'_, impl Workload>, p: &Pending, value: Option<&[u8]>) {
-    let irt = p.msg_id;
-    let ok = format!("{}_ok", p.kind);
-    cx.send(&p.client, &ok, |b| {
-        if let Some(v) = value {
-            b.key("value").extend_from_slice(v);
-        }
-        b.u64("in_reply_to", irt);
-    });
-}
-
-fn answer_error(cx: &mut Ctx<'_, impl Workload>, p: &Pending, code: ErrorCode) {
-    let irt = p.msg_id;
-    cx.send(&p.client, "error", |b| {
-        b.u64("code", code.code()).str("text", code.name()).u64("in_reply_to", irt);
-    });
-}
-
-fn json(v: Option<glomers::proto::Val<'_, '_>>) -> Vec<u8> {
-    let mut out = Vec::new();
-    match v {
-        Some(v) => write_val(&mut out, v),
-        None => out.extend_from_slice(b"null"),
-    }
-    out
-}
-
-/// Reads a lin-kv request into a [`Pending`] (`None` for other request types).
-fn pending(req: &Msg<'_, '_>) -> Result<Pending, Reject> {
-    let kind = match req.kind {
-        "read" => "read",
-        "write" => "write",
-        "cas" => "cas",
-        other => return Err(Reject::unsupported(other)),
-    };
-    let msg_id = req.msg_id.ok_or_else(|| Reject::new(ErrorCode::MalformedRequest, "no msg_id"))?;
-    let to = match kind {
-        "write" => Some(json(req.get("value"))),
-        "cas" => Some(json(req.get("to"))),
-        _ => None,
-    };
-    Ok(Pending { client: req.src.to_owned(), msg_id, kind, to, key: json(req.get("key")) })
-}
-
-/// Forwards a request's fields to the lin-kv service.
-fn forward<W: Workload<Call = Pending>>(req: &Msg<'_, '_>, p: Pending, cx: &mut Ctx<'_, W>) {
-    let kind = p.kind;
-    cx.rpc("lin-kv", kind, Duration::from_secs(5), p, |b| {
-        for field in ["key", "value", "from", "to"] {
-            if let Some(v) = req.get(field) {
-                b.val(field, v);
-            }
-        }
-    });
-}
-
-/// Relays the service's answer to the client.
-fn relay<W: Workload>(p: &Pending, reply: Reply<'_, '_, '_>, cx: &mut Ctx<'_, W>) {
-    match reply {
-        Ok(msg) => answer(cx, p, (p.kind == "read").then(|| json(msg.get("value"))).as_deref()),
-        Err(code) => answer_error(cx, p, code),
-    }
-}
-
-/// Correct on any number of nodes: every request goes to the linearizable service.
-struct Proxy;
-
-impl Workload for Proxy {
-    type Timer = ();
-    type Call = Pending;
-    fn init(_: &mut Ctx<'_, Self>, _: &[String]) -> Self {
-        Proxy
-    }
-    fn on_request(&mut self, req: &Msg<'_, '_>, cx: &mut Ctx<'_, Self>) -> Result<(), Reject> {
-        let p = pending(req)?;
-        forward(req, p, cx);
-        Ok(())
-    }
-    fn on_reply(&mut self, p: Pending, reply: Reply<'_, '_, '_>, cx: &mut Ctx<'_, Self>) {
-        relay(&p, reply, cx);
-    }
-}
-
-/// A map of its own: linearizable alone, split-brained on several nodes.
-#[derive(Default)]
-struct LocalMap {
-    map: std::collections::HashMap<Vec<u8>, Vec<u8>>,
-}
-
-impl Workload for LocalMap {
-    type Timer = ();
-    type Call = ();
-    fn init(_: &mut Ctx<'_, Self>, _: &[String]) -> Self {
-        LocalMap::default()
-    }
-    fn on_request(&mut self, req: &Msg<'_, '_>, cx: &mut Ctx<'_, Self>) -> Result<(), Reject> {
-        let p = pending(req)?;
-        let cur = self.map.get(&p.key).cloned();
-        match p.kind {
-            "read" => match cur {
-                Some(v) => answer(cx, &p, Some(&v)),
-                None => answer_error(cx, &p, ErrorCode::KeyDoesNotExist),
-            },
-            "write" => {
-                self.map.insert(p.key.clone(), p.to.clone().unwrap_or_default());
-                answer(cx, &p, None);
-            }
-            _ => match cur {
-                None => answer_error(cx, &p, ErrorCode::KeyDoesNotExist),
-                Some(v) if v == json(req.get("from")) => {
-                    self.map.insert(p.key.clone(), p.to.clone().unwrap_or_default());
-                    answer(cx, &p, None);
-                }
-                Some(_) => answer_error(cx, &p, ErrorCode::PreconditionFailed),
-            },
-        }
-        Ok(())
-    }
-}
-
-/// Writes and CAS go to the service; reads are answered from a cache of what this node's own
-/// writes and CAS set (so other nodes' writes are never seen).
-#[derive(Default)]
-struct StaleReads {
-    cache: std::collections::HashMap<Vec<u8>, Vec<u8>>,
-}
-
-impl Workload for StaleReads {
-    type Timer = ();
-    type Call = Pending;
-    fn init(_: &mut Ctx<'_, Self>, _: &[String]) -> Self {
-        StaleReads::default()
-    }
-    fn on_request(&mut self, req: &Msg<'_, '_>, cx: &mut Ctx<'_, Self>) -> Result<(), Reject> {
-        let p = pending(req)?;
-        if p.kind == "read" {
-            match self.cache.get(&p.key) {
-                Some(v) => answer(cx, &p, Some(v)),
-                None => answer_error(cx, &p, ErrorCode::KeyDoesNotExist),
-            }
-        } else {
-            forward(req, p, cx);
-        }
-        Ok(())
-    }
-    fn on_reply(&mut self, p: Pending, reply: Reply<'_, '_, '_>, cx: &mut Ctx<'_, Self>) {
-        if let (Ok(_), Some(to)) = (&reply, &p.to) {
-            self.cache.insert(p.key.clone(), to.clone());
-        }
-        relay(&p, reply, cx);
-    }
-}
-
-/// Acknowledges every third write at once without ever sending it to the service.
-#[derive(Default)]
-struct DropWrites {
-    writes: u64,
-}
-
-impl Workload for DropWrites {
-    type Timer = ();
-    type Call = Pending;
-    fn init(_: &mut Ctx<'_, Self>, _: &[String]) -> Self {
-        DropWrites::default()
-    }
-    fn on_request(&mut self, req: &Msg<'_, '_>, cx: &mut Ctx<'_, Self>) -> Result<(), Reject> {
-        let p = pending(req)?;
-        if p.kind == "write" {
-            self.writes += 1;
-            if self.writes % 3 == 0 {
-                answer(cx, &p, None);
-                return Ok(());
-            }
-        }
-        forward(req, p, cx);
-        Ok(())
-    }
-    fn on_reply(&mut self, p: Pending, reply: Reply<'_, '_, '_>, cx: &mut Ctx<'_, Self>) {
-        relay(&p, reply, cx);
-    }
 }
 
 fn assert_valid(out: &Outcome, what: &str) {
@@ -262,6 +67,34 @@ fn a_proxy_to_the_service_is_linearizable() {
         ..opts(3, 4, 20, 60.0, 2)
     };
     assert_valid(&run::<Proxy>(&o, &[]), "proxy, 3 nodes, 4n, latency and partitions");
+}
+
+#[test]
+fn indeterminate_operations_are_judged_and_move_keys_on() {
+    // A fifth of the writes and CAS time out, half of them applied: still linearizable, and
+    // each group's key ends after 15 infos (2n = 6 processes + 15 > Jepsen's limit of 20).
+    let o = opts(3, 2, 30, 40.0, 8);
+    let out = run::<FlakyProxy>(&o, &[]);
+    assert_valid(&out, "a proxy that leaves some requests unanswered");
+    let stats = out.summary.lines().find(|l| l.contains("stats")).expect("a stats line");
+    for f in ["write", "cas"] {
+        let infos: u64 = stats
+            .split(&format!("{f} "))
+            .nth(1)
+            .and_then(|s| s.split(" info").next())
+            .and_then(|s| s.rsplit(' ').next())
+            .and_then(|n| n.parse().ok())
+            .expect("an info count");
+        assert!(infos > 10, "{f}: {stats}");
+    }
+    let keys: usize = out
+        .results_json
+        .split("\"keys\":")
+        .nth(1)
+        .and_then(|s| s.split(',').next())
+        .and_then(|k| k.parse().ok())
+        .expect("a key count");
+    assert!(keys >= 3, "keys advance after 15 infos: {keys}\n{}", out.summary);
 }
 
 #[test]
@@ -313,7 +146,7 @@ fn the_same_seed_gives_the_same_trace() {
 /// values. (`glomers check` will have the real reader.)
 mod edn {
     #[derive(Clone, Debug, PartialEq)]
-    pub enum Edn {
+    pub(crate) enum Edn {
         Nil,
         Int(i64),
         Kw(String),
@@ -323,7 +156,7 @@ mod edn {
         Map(Vec<(Edn, Edn)>),
     }
 
-    pub fn parse(text: &str) -> Edn {
+    pub(crate) fn parse(text: &str) -> Edn {
         let mut p = Parser { s: text.as_bytes(), i: 0 };
         p.value()
     }
@@ -388,9 +221,7 @@ mod edn {
                 }
                 _ => {
                     let start = self.i;
-                    while self.i < self.s.len()
-                        && !b" \n\r\t,;[](){}\"".contains(&self.s[self.i])
-                    {
+                    while self.i < self.s.len() && !b" \n\r\t,;[](){}\"".contains(&self.s[self.i]) {
                         self.i += 1;
                     }
                     let tok = std::str::from_utf8(&self.s[start..self.i]).unwrap();

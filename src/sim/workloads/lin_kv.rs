@@ -44,6 +44,7 @@
 //! on a read's invocation) and `[k, [from, to]]` for CAS.
 
 pub mod linear;
+pub mod subjects;
 
 use std::fmt;
 use std::time::Duration;
