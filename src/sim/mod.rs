@@ -35,6 +35,7 @@ pub const WORKLOADS: &[&str] = &[
     "txn-list-append",
     "g-set",
     "pn-counter",
+    "lin-kv",
 ];
 
 /// Makes the in-process node `i` of a run (for testing other state machines, e.g.
@@ -80,7 +81,9 @@ pub fn run_nodes(opts: &TestOpts, make: NodeFactory<'_>) -> Result<Outcome, Stri
 }
 
 fn check_workload(opts: &TestOpts) -> Result<(), String> {
-    if WORKLOADS.contains(&opts.workload.as_str()) {
+    if opts.workload == "lin-kv" {
+        workloads::lin_kv::check_opts(opts)
+    } else if WORKLOADS.contains(&opts.workload.as_str()) {
         Ok(())
     } else {
         Err(format!(
@@ -107,6 +110,7 @@ fn dispatch<B: Backend>(
         "txn-list-append" => finish(opts, list_append::ListAppendClient::new(opts), backend, wall),
         "g-set" => finish(opts, g_set::GSetClient::default(), backend, wall),
         "pn-counter" => finish(opts, pn_counter::PnCounterClient::default(), backend, wall),
+        "lin-kv" => finish(opts, lin_kv::LinKvClient::new(opts), backend, wall),
         w => unreachable!("check_workload accepted `{w}`"),
     }
 }

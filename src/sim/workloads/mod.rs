@@ -10,6 +10,7 @@ pub mod echo;
 pub mod g_counter;
 pub mod g_set;
 pub mod kafka;
+pub mod lin_kv;
 pub mod list_append;
 pub mod pn_counter;
 pub mod txn;
