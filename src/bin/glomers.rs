@@ -15,12 +15,15 @@ usage: glomers test [maelstrom test flags] [--seed N] [--loss P] [--store DIR | 
                                         (run many seeds, report failures; --faults lets each
                                          seed pick latency, partitions and message loss)
        glomers check -w W FILE [--consistency-models M] [--availability A] [--store DIR]
+                     [--search-budget N] [--initial-value V] [--format edn|jsonl]
                                         (judge a stored history again, with the same checker,
                                          report and exit status as test: Maelstrom's
                                          store/<test>/<time>/history.edn, a Jepsen history in one
-                                         EDN vector, or our history.jsonl; --format edn|jsonl
-                                         overrides the file's extension; nothing is written
-                                         unless --store is given)
+                                         EDN vector (for lin-kv also a plain register history
+                                         as Knossos reads it, starting at --initial-value, nil
+                                         by default), or our history.jsonl; --format overrides
+                                         the file's extension; nothing is written unless
+                                         --store is given)
        glomers serve [--store DIR] [--port N] [--bind ADDR] [--threads N]
                                         (a web UI over the results store: every run, newest
                                          first, coloured by verdict; each run's report,

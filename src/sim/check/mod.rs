@@ -50,6 +50,9 @@ pub struct CheckOpts {
     pub file: PathBuf,
     /// `--format`; by default `.jsonl` files are JSON lines and everything else EDN.
     pub format: Option<Format>,
+    /// `--initial-value V` (lin-kv): the value every key starts at, as EDN text; nil, as in
+    /// Maelstrom, without it.
+    pub initial_value: Option<String>,
 }
 
 impl CheckOpts {
@@ -60,6 +63,7 @@ impl CheckOpts {
         let mut file = None;
         let mut format = None;
         let mut store = None;
+        let mut initial_value = None;
         let mut it = args.iter();
         while let Some(arg) = it.next() {
             let (flag, inline) = match arg.split_once('=') {
@@ -68,7 +72,11 @@ impl CheckOpts {
             };
             let mut value = || inline.clone().or_else(|| it.next().cloned());
             match flag {
-                "-w" | "--workload" | "--consistency-models" | "--availability" => {
+                "-w"
+                | "--workload"
+                | "--consistency-models"
+                | "--availability"
+                | "--search-budget" => {
                     let Some(v) = value() else { return err(format!("{flag} needs a value")) };
                     pass.push(flag.to_owned());
                     pass.push(v);
@@ -78,6 +86,17 @@ impl CheckOpts {
                     None => return err("--store needs a value".into()),
                 },
                 "--no-store" => store = None,
+                "--initial-value" => match value() {
+                    Some(v) => match crate::edn::read_one(&v) {
+                        Ok(e) if values::initial_value(&e).is_ok() => initial_value = Some(v),
+                        _ => {
+                            return err(format!(
+                                "--initial-value: `{v}` is not nil, an integer or a JSON value"
+                            ));
+                        }
+                    },
+                    None => return err("--initial-value needs a value".into()),
+                },
                 "--format" => {
                     format = match value().as_deref() {
                         Some("edn") => Some(Format::Edn),
@@ -93,7 +112,8 @@ impl CheckOpts {
                 f if f.starts_with('-') && f.len() > 1 => {
                     return err(format!(
                         "{f} does not apply to a stored history (check takes -w, \
-                         --consistency-models, --availability, --format, --store)"
+                         --consistency-models, --availability, --search-budget, --initial-value, \
+                         --format, --store)"
                     ));
                 }
                 _ if file.is_some() => {
@@ -108,7 +128,10 @@ impl CheckOpts {
         let Some(file) = file else { return err("which history file?".into()) };
         let mut test = TestOpts::parse(&pass)?;
         test.store = store;
-        Ok(CheckOpts { test, file, format })
+        if initial_value.is_some() && test.workload != "lin-kv" {
+            return err("--initial-value is for lin-kv histories".into());
+        }
+        Ok(CheckOpts { test, file, format, initial_value })
     }
 
     /// The command line that judges this history again.
@@ -116,6 +139,12 @@ impl CheckOpts {
         let mut s = format!("glomers check -w {}", self.test.workload);
         if self.test.consistency_models != ["strict-serializable"] {
             s += &format!(" --consistency-models {}", self.test.consistency_models.join(","));
+        }
+        if let Some(b) = self.test.search_budget {
+            s += &format!(" --search-budget {b}");
+        }
+        if let Some(v) = &self.initial_value {
+            s += &format!(" --initial-value {v}");
         }
         match self.test.availability {
             None => {}
@@ -170,6 +199,16 @@ pub fn run(opts: &CheckOpts) -> Result<Outcome, String> {
         "kafka" => judge(opts, &kafka::KafkaClient::new(t), &text, wall),
         "txn-rw-register" => judge(opts, &txn::TxnClient::new(t), &text, wall),
         "txn-list-append" => judge(opts, &list_append::ListAppendClient::new(t), &text, wall),
+        "lin-kv" => {
+            let initial = match &opts.initial_value {
+                None => None,
+                Some(v) => {
+                    let e = crate::edn::read_one(v).map_err(|e| format!("--initial-value: {e}"))?;
+                    values::initial_value(&e)?
+                }
+            };
+            judge(opts, &lin_kv::LinKvClient::new(t).with_initial(initial), &text, wall)
+        }
         w => Err(format!("no history format for `{w}` yet")),
     }
 }
@@ -313,6 +352,8 @@ struct Builder<'w, 't, W: HistoryFormat> {
     last_index: Option<(i64, usize)>,
     /// Whether ops have `:time` (decided by the first client op).
     timed: Option<bool>,
+    /// The value shape of the first op that has one, and where it was.
+    shape: Option<(&'static str, usize)>,
     renumbered: bool,
     indexed: bool,
     max_element: Option<(u64, usize)>,
@@ -344,6 +385,7 @@ impl<'w, 't, W: HistoryFormat> Builder<'w, 't, W> {
             skipped: Vec::new(),
             last_index: None,
             timed: None,
+            shape: None,
             renumbered: false,
             indexed: false,
             max_element: None,
@@ -504,6 +546,20 @@ impl<'w, 't, W: HistoryFormat> Builder<'w, 't, W> {
 
         let nil = Edn::Nil;
         let raw = RawOp { kind, process, value: k.value.unwrap_or(&nil), map, json: self.json };
+        if let Some(shape) = self.workload.shape(&raw, f) {
+            match self.shape {
+                None => self.shape = Some((shape, pos)),
+                Some((first, at)) if first != shape => {
+                    return Err(err(format!(
+                        ":value {} has the shape of {shape}, but the history began with {first} \
+                         ({})",
+                        raw.value.brief(60),
+                        self.at(at)
+                    )));
+                }
+                Some(_) => {}
+            }
+        }
         let value =
             self.workload.read_value(&raw, f).map_err(|e| err(format!(":{f} :value: {e}")))?;
         if let Some(x) = self.workload.element(&value) {
@@ -536,11 +592,15 @@ impl<'w, 't, W: HistoryFormat> Builder<'w, 't, W> {
                 ));
             }
         }
-        let format = match (self.json, self.one_collection) {
+        let mut format = match (self.json, self.one_collection) {
             (true, _) => "glomers history.jsonl",
             (false, true) => "Jepsen history, one EDN collection",
             (false, false) => "Maelstrom history.edn",
-        };
+        }
+        .to_owned();
+        if let Some((shape, _)) = self.shape {
+            format = format!("{format}, {shape}");
+        }
         let source = HistorySource {
             file: String::new(),
             format,
@@ -551,6 +611,7 @@ impl<'w, 't, W: HistoryFormat> Builder<'w, 't, W> {
             renumbered: self.renumbered,
             indexed: self.indexed,
             read_seconds: 0.0,
+            stats_judged: self.shape.is_none_or(|(shape, _)| self.workload.maelstrom_shape(shape)),
         };
         Ok((self.history, source))
     }

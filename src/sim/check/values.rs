@@ -13,6 +13,11 @@
 //! | kafka | `:send`, `:poll`, `:assign`, `:crash` | `[[:send "3" 7]]`, `[[:poll]]`, `["3" "4"]` (`:seek-to-beginning? true` on the final ones), `nil` | `[[:send "3" [12 7]]]`, `[[:poll {"3" [[11 6] [12 7]]}]]` |
 //! | txn-rw-register | `:txn` | `[[:r 1 nil] [:w 2 3]]` | `[[:r 1 4] [:w 2 3]]` |
 //! | txn-list-append | `:txn` | `[[:r 1 nil] [:append 2 3]]` | `[[:r 1 [1 2]] [:append 2 3]]` |
+//! | lin-kv | `:read`, `:write`, `:cas` | `[0 nil]`, `[0 3]`, `[0 [3 4]]` | `[0 4]`, `[0 3]`, `[0 [3 4]]` |
+//!
+//! lin-kv also reads a plain Jepsen register history as Knossos reads it: `:value` `nil` (or
+//! anything) for a read's invocation and the value read on its `:ok`, the value for a write,
+//! `[from to]` for a CAS; it is one register, key 0.
 //!
 //! A failed or indeterminate completion carries its invocation's value. Keys in nested maps
 //! stay strings (Maelstrom keywordizes only a reply's top level). Values that came from JSON
@@ -35,6 +40,7 @@ use crate::sim::workloads::broadcast::{BValue, BroadcastClient};
 use crate::sim::workloads::echo::{EchoClient, EchoValue};
 use crate::sim::workloads::g_set::{GSetClient, GValue};
 use crate::sim::workloads::kafka::{KValue, KafkaClient, PVal, Polled};
+use crate::sim::workloads::lin_kv::{KvValue, LinKvClient};
 use crate::sim::workloads::list_append::{LaMop, LaTxn, ListAppendClient};
 use crate::sim::workloads::pn_counter::{CValue, CounterClient};
 use crate::sim::workloads::txn::{Jv, Mop, TxnClient, TxnOps};
@@ -59,6 +65,21 @@ pub trait HistoryFormat: ClientWorkload {
     fn element(&self, value: &Self::Value) -> Option<u64> {
         let _ = value;
         None
+    }
+
+    /// For workloads whose histories come in more than one shape (lin-kv: Maelstrom's
+    /// `[key value]` tuples, or a single register's values), the shape of this operation's
+    /// value; every operation of a history must have the shape of its first.
+    fn shape(&self, op: &RawOp<'_, '_>, f: &'static str) -> Option<&'static str> {
+        let _ = (op, f);
+        None
+    }
+
+    /// Whether a history of this shape is Maelstrom's (judged as Maelstrom judges it,
+    /// Jepsen's stats check included) rather than a plain Jepsen history.
+    fn maelstrom_shape(&self, shape: &'static str) -> bool {
+        let _ = shape;
+        true
     }
 }
 
@@ -674,5 +695,77 @@ impl HistoryFormat for ListAppendClient {
             out.push(']');
         }
         out.push(']');
+    }
+}
+
+/// The two shapes of lin-kv histories.
+const TUPLES: &str = "independent [key value] tuples";
+const REGISTER: &str = "one register's values";
+
+/// Whether a lin-kv value is one of Maelstrom's independent tuples: `[k v]`, `[k [from to]]`.
+fn kv_tuple(v: &Edn<'_>, f: &str) -> bool {
+    match v.as_seq() {
+        Some([Edn::Int(_), x]) => f != "cas" || x.as_seq().is_some(),
+        _ => false,
+    }
+}
+
+impl HistoryFormat for LinKvClient {
+    const FS: &'static [&'static str] = &["read", "write", "cas"];
+
+    fn read_value(&self, op: &RawOp<'_, '_>, f: &'static str) -> Result<KvValue, String> {
+        let (key, v) = match op.value.as_seq() {
+            Some([k, v]) if kv_tuple(op.value, f) => (uint(k)?, v),
+            _ => (0, op.value),
+        };
+        match f {
+            // A read's invocation value means nothing (Knossos's data sometimes have one).
+            "read" if op.kind == OpType::Ok => Ok(KvValue::Read { key, value: jv(v, op.json)? }),
+            "read" => Ok(KvValue::Read { key, value: Jv::Null }),
+            "write" => Ok(KvValue::Write {
+                key,
+                value: int(v).map_err(|e| format!("{e} (lin-kv values are integers)"))?,
+            }),
+            _ => match v.as_seq() {
+                Some([from, to]) => Ok(KvValue::Cas { key, from: int(from)?, to: int(to)? }),
+                _ => Err(expected("[from to]", v)),
+            },
+        }
+    }
+
+    fn write_value(&self, op: &Op<KvValue>, out: &mut String) {
+        match &op.value {
+            KvValue::Read { key, value } => {
+                let _ = write!(out, "[{key} ");
+                write_jv(out, value);
+                out.push(']');
+            }
+            KvValue::Write { key, value } => {
+                let _ = write!(out, "[{key} {value}]");
+            }
+            KvValue::Cas { key, from, to } => {
+                let _ = write!(out, "[{key} [{from} {to}]]");
+            }
+        }
+    }
+
+    fn shape(&self, op: &RawOp<'_, '_>, f: &'static str) -> Option<&'static str> {
+        // A read's invocation says nothing (Maelstrom's is [k nil], Knossos's nil or anything).
+        if f == "read" && op.kind != OpType::Ok && !kv_tuple(op.value, f) {
+            return None;
+        }
+        Some(if kv_tuple(op.value, f) { TUPLES } else { REGISTER })
+    }
+
+    fn maelstrom_shape(&self, shape: &'static str) -> bool {
+        shape == TUPLES
+    }
+}
+
+/// `--initial-value`: `nil` (no value, as Maelstrom's keys start) or a register value.
+pub fn initial_value(v: &Edn<'_>) -> Result<Option<Jv>, String> {
+    match jv(v, false)? {
+        Jv::Null => Ok(None),
+        j => Ok(Some(j)),
     }
 }

@@ -181,6 +181,8 @@ pub struct LinKvClient {
     timeout: Duration,
     /// The search budget of the checker (states per key).
     budget: u64,
+    /// The value every key starts at (`glomers check --initial-value`; nil in Maelstrom).
+    initial: Option<Jv>,
 }
 
 const READ_OK: &[(&str, Ty)] = &[("value", Ty::Any)];
@@ -197,7 +199,13 @@ impl LinKvClient {
             next_key: group_count as u64,
             timeout: Duration::from_millis((10 * opts.latency).max(1000)),
             budget: opts.search_budget.unwrap_or(linear::Options::default().max_states),
+            initial: None,
         }
+    }
+
+    /// The same client, checking histories whose keys start at `initial` instead of nil.
+    pub fn with_initial(self, initial: Option<Jv>) -> Self {
+        LinKvClient { initial, ..self }
     }
 
     fn group_of(&self, thread: usize) -> usize {
@@ -285,7 +293,8 @@ impl ClientWorkload for LinKvClient {
     }
 
     fn check(&self, history: &History<KvValue>, _: &TestOpts) -> Check {
-        check_history(history, &linear::Options { max_states: self.budget, ..Default::default() })
+        let opts = linear::Options { max_states: self.budget, ..Default::default() };
+        check_history_from(history, &opts, self.initial.as_ref())
     }
 }
 
@@ -386,6 +395,15 @@ fn register_value(v: &Jv) -> Option<Jv> {
 /// nil ([`linear`]). Read errors are failures (never happened), a `read_ok` of null is a nil
 /// read, possible in any state, as in Knossos.
 pub fn check_history(history: &History<KvValue>, opts: &linear::Options) -> Check {
+    check_history_from(history, opts, None)
+}
+
+/// [`check_history`] with every key starting at `initial` (`None`: nil, as in Maelstrom).
+pub fn check_history_from(
+    history: &History<KvValue>,
+    opts: &linear::Options,
+    initial: Option<&Jv>,
+) -> Check {
     use std::fmt::Write as _;
     let started = std::time::Instant::now();
     let mut keys: std::collections::BTreeMap<u64, KeyOps<'_>> = Default::default();
@@ -429,7 +447,7 @@ pub fn check_history(history: &History<KvValue>, opts: &linear::Options) -> Chec
     let (mut searched, mut states, mut nil_reads, mut fails, mut info_reads) = (0, 0, 0, 0, 0);
     let mut details = Vec::new();
     for (&key, k) in &keys {
-        let report = match linear::check(&k.ops, None, opts) {
+        let report = match linear::check(&k.ops, initial, opts) {
             Ok(r) => r,
             Err(e) => {
                 // History positions are consistent by construction; say so if not.
@@ -513,7 +531,7 @@ pub fn check_history(history: &History<KvValue>, opts: &linear::Options) -> Chec
                 w.end_s,
                 w.start_index,
                 w.end_index,
-                if w.from_initial { "from the key's initial nil" } else { "from any value" },
+                if w.from_initial { "from the key's initial value" } else { "from any value" },
                 if core == 1 { "" } else { "s" },
                 if w.minimal { "" } else { " (budget spent before the window was fully shrunk)" },
             );
@@ -571,6 +589,9 @@ pub fn check_history(history: &History<KvValue>, opts: &linear::Options) -> Chec
         list(&unknown),
         seconds * 1e3,
     )];
+    if let Some(v) = initial {
+        summary.push(format!("  every key starts at {v} (--initial-value), not nil"));
+    }
     if nil_reads > 0 {
         summary.push(format!(
             "  {nil_reads} read_ok with a null value: Knossos's register takes a nil read as possible in any state, so they were not checked"
