@@ -3,11 +3,12 @@
 //!
 //! It reads Maelstrom's `store/<test>/<time>/history.edn` (Jepsen 0.3.7 prints one op map per
 //! line: `{:index 0, :time 12345, :type :invoke, :process 0, :f :read, :value nil}`, with
-//! `:error`, `:final?` and other keys when set; a `#jepsen.history.Op{...}` record is read
-//! the same), a Jepsen history written as one EDN vector or list of op maps (as Knossos's
-//! test data are; `:index` and `:time` may be missing), and our own `history.jsonl`. Ops of
-//! processes that are not integers (`:nemesis`) are counted and skipped; every client op
-//! becomes an entry of a [`History`] through the workload's [`values::HistoryFormat`].
+//! `:error`, `:final?` and other keys when set; a `#jepsen.history.Op{...}` or
+//! `#knossos.op.Op{...}` record is read the same), a Jepsen history written as one EDN vector
+//! or list of op maps (as Knossos's test data are; `:index` and `:time` may be missing, `nil`,
+//! or Jepsen's `-1` for no time), and our own `history.jsonl`. Ops of processes that are not
+//! integers (`:nemesis`) are counted and skipped; every client op becomes an entry of a
+//! [`History`] through the workload's [`values::HistoryFormat`].
 //!
 //! Bad input is an error naming the line and what was wrong, never a verdict: text that is
 //! not EDN (or JSON), an op without `:type`, `:process` or `:f`, an unknown `:type` or `:f`,
@@ -397,11 +398,11 @@ impl<'w, 't, W: HistoryFormat> Builder<'w, 't, W> {
         format!("line {}", line_col(self.text, pos).0)
     }
 
-    fn op(&mut self, pos: usize, v: &Edn<'_>) -> Result<(), String> {
+    fn op<'h, 'a>(&mut self, pos: usize, v: &'h Edn<'a>) -> Result<(), String> {
         let text = self.text;
         let err = |msg: String| format!("line {}: {msg}", line_col(text, pos).0);
         let map = match v {
-            Edn::Tagged("jepsen.history.Op", inner) => &**inner,
+            Edn::Tagged("jepsen.history.Op" | "knossos.op.Op", inner) => &**inner,
             v => v,
         };
         let Edn::Map(pairs) = map else {
@@ -430,18 +431,19 @@ impl<'w, 't, W: HistoryFormat> Builder<'w, 't, W> {
                 return Err(err(format!("the operation has two {key} keys")));
             }
         }
-        let name = |e: Option<&Edn<'_>>, key: &str| -> Result<String, String> {
+        let json = self.json;
+        let name = |e: Option<&'h Edn<'a>>, key: &str| -> Result<&'h str, String> {
             match e {
                 None => Err(err(format!("the operation has no :{key}"))),
-                Some(e) => match (e, self.json) {
-                    (Edn::Keyword(n), false) => Ok((*n).to_owned()),
-                    (Edn::Str(n), true) => Ok(n.to_string()),
+                Some(e) => match (e, json) {
+                    (Edn::Keyword(n), false) => Ok(n),
+                    (Edn::Str(n), true) => Ok(n),
                     _ => Err(err(format!(":{key} should be a keyword, not {}", e.brief(40)))),
                 },
             }
         };
         let kind_name = name(k.kind, "type")?;
-        let kind = match kind_name.as_str() {
+        let kind = match kind_name {
             "invoke" => OpType::Invoke,
             "ok" => OpType::Ok,
             "fail" => OpType::Fail,
@@ -463,7 +465,7 @@ impl<'w, 't, W: HistoryFormat> Builder<'w, 't, W> {
             Some(Edn::Keyword(_)) | Some(Edn::Str(_)) => {
                 match self.skipped.iter_mut().find(|(f, _)| *f == f_name) {
                     Some((_, n)) => *n += 1,
-                    None => self.skipped.push((f_name, 1)),
+                    None => self.skipped.push((f_name.to_owned(), 1)),
                 }
                 return Ok(());
             }
@@ -480,7 +482,7 @@ impl<'w, 't, W: HistoryFormat> Builder<'w, 't, W> {
         };
 
         // Order: :index strictly increasing; :time on every op or none.
-        if let Some(i) = k.index {
+        if let Some(i) = k.index.filter(|i| !i.is_nil()) {
             let i = i
                 .as_int()
                 .ok_or_else(|| err(format!(":index should be an integer, not {}", i.brief(40))))?;
@@ -498,7 +500,8 @@ impl<'w, 't, W: HistoryFormat> Builder<'w, 't, W> {
         } else {
             self.renumbered = true;
         }
-        let time = match k.time {
+        // Jepsen gives an op without a time the time -1.
+        let time = match k.time.filter(|t| !t.is_nil() && t.as_int() != Some(-1)) {
             Some(_) if self.timed == Some(false) => {
                 return Err(err("this operation has a :time but earlier ones have none".into()));
             }

@@ -546,8 +546,13 @@ fn an_empty_history_and_a_register_style_collection() {
     assert!(h.ops.is_empty() && src.format == "Maelstrom history.edn");
     let (h, src) = read_edn(&b, "()").unwrap();
     assert!(h.ops.is_empty() && src.format.starts_with("Jepsen history"));
-    let (h, src) = read_edn(&b, "[{:process 1, :type :invoke, :f :read, :value nil}]").unwrap();
-    assert_eq!(h.ops.len(), 1);
+    let (h, src) = read_edn(
+        &b,
+        "[{:process 1, :type :invoke, :f :read, :value nil}\n\
+          #knossos.op.Op{:process 1, :type :ok, :f :read, :value [], :index nil, :time -1}]",
+    )
+    .unwrap();
+    assert_eq!(h.ops.len(), 2);
     assert!(!src.timed && src.renumbered);
 }
 
