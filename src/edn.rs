@@ -2,8 +2,9 @@
 //! reader that borrows from its input, and a printer.
 //!
 //! The reader takes what Clojure's printer writes (`prn` of maps, vectors, lists, sets,
-//! keywords, symbols, strings, characters, integers with or without `N`, doubles including
-//! `##Inf` and `##NaN`, `M` decimals and ratios) plus comments (`;`), discards (`#_`) and
+//! keywords, symbols, strings, characters, integers with or without `N` (and hex, which
+//! `#object[...]` prints), doubles including `##Inf` and `##NaN`, `M` decimals and ratios)
+//! plus comments (`;`), discards (`#_`) and
 //! tagged literals (`#jepsen.history.Op{...}`, `#object[...]`, `#inst "..."`), and rejects
 //! everything else with the line and column where reading stopped: reader macros that are not
 //! EDN (`'x`, `@x`, `#"re"`, `#(...)`, `#:ns{}`), octal and radix integers, unbalanced or
