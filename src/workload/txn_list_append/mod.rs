@@ -629,7 +629,12 @@ impl TxnListAppend {
 
     /// The batch's CAS committed.
     fn committed(&mut self, cx: &mut Ctx<'_, Self>) {
-        let v = self.db.version();
+        // The version the batch took, which the node may already have moved past (a root
+        // read that settled a timed-out CAS can bring later deltas too).
+        let Some((v, _)) = self.watch else {
+            debug_assert!(false, "committed without a watched CAS");
+            return;
+        };
         self.stats.commits += 1;
         self.watch = None;
         self.outcome = None;
