@@ -212,6 +212,10 @@ pub struct TxnListAppend {
     announce: bool,
     /// Whether a batch that lost a conflict goes to the winner (`--no-forward` turns it off).
     forward: bool,
+    /// Deliberately unsafe, for showing the checker catches it: answer read-only txns from the
+    /// local state without reading the root (`--stale-reads`, the mistake Maelstrom's guide
+    /// makes on purpose). Serializable, but not strict-serializable.
+    stale_reads: bool,
     /// All node ids, in `init` order.
     ids: Vec<String>,
     /// When this node last heard from each node (by index).
@@ -403,6 +407,11 @@ impl TxnListAppend {
             }
             if self.batch.iter().any(|t| t.appends > 0) {
                 self.propose(cx);
+            } else if self.stale_reads {
+                let mut d = std::mem::take(&mut self.scratch);
+                execute(&self.db, &mut self.batch, &mut d, 0);
+                self.scratch = d;
+                self.answer_batch(cx);
             } else {
                 self.read_root(cx);
             }
@@ -922,6 +931,7 @@ impl Workload for TxnListAppend {
             peers,
             announce: !args.iter().any(|a| a == "--no-announce"),
             forward: !args.iter().any(|a| a == "--no-forward"),
+            stale_reads: args.iter().any(|a| a == "--stale-reads"),
             heard: vec![None; ids.len()],
             ids,
             lost_to: None,
