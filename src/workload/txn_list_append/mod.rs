@@ -27,9 +27,18 @@
 //! the root (unless an announcement already showed who took that version): after catching up,
 //! the delta at the proposed version either carries the batch's tag (it committed, perhaps
 //! through an earlier attempt) or another (it did not, and never can: the root has moved past
-//! the `from` value). Only then is the batch re-executed, after a jittered backoff. A batch
-//! whose outcome is unknown is never failed: only transactions known not to have committed
-//! get a definite error (11 or 30), and only after [`TXN_PATIENCE`].
+//! the `from` value). A batch whose outcome is unknown is never failed: only transactions
+//! known not to have committed get a definite error (11 or 30), and only after
+//! [`TXN_PATIENCE`].
+//!
+//! **Hand-over.** A batch that lost goes to the winner (the tag says which node it is) when
+//! that peer was heard from within two round trips: it is sent as an ordinary `txn` request,
+//! the winner serializes it in its next batch, and its reply goes back to the client. Plain
+//! retries starve under contention (the winner's cache is fresh, the loser must first learn
+//! the new root): at 10 ms latency the max went from 3.3 s to 80 ms. Otherwise (a partition,
+//! or a peer's own forwarded transaction, which never moves twice) the batch is executed
+//! again after a jittered backoff. A hand-over that gets no answer ends in an indefinite
+//! error (code 0): the peer may have committed it.
 //!
 //! **Catching up.** A node that fell more than the root's window behind reads the blocks it
 //! lacks, one after another, then the root again.
