@@ -48,6 +48,23 @@
 //!   `cycle-search-timeout`, which (like `empty-transaction-graph`) makes the verdict unknown
 //!   unless something forbidden was found.
 //!
+//! # Where this differs from Elle
+//!
+//! - Cycle searches walk the explained relation of each pair (so a cycle's edges are exactly
+//!   what its explanation says), from an anchor edge, breadth first over (transaction, path
+//!   state) and keeping only simple cycles. Elle walks simple paths over all relations of a
+//!   pair from vertices in hash order and drops a cycle whose explanation has another type.
+//!   Both find a cycle of a type when a short one exists; the example shown may differ, and a
+//!   type whose only cycles need a vertex twice in the shortest walk can be missed here. The
+//!   verdict does not rest on those examples: the cycle-exists checks decide every model that
+//!   forbids a cycle subgraph, and G-single-item (the one cycle type some models forbid
+//!   without such a check) is found exactly.
+//! - Elle's predicate types (G-single, G-nonadjacent, G2 and variants) are not searched: list
+//!   append has no predicates, so Elle never reports them either.
+//! - On a spent budget Elle also prints a fallback cycle; this reports only the timeout.
+//! - Where Elle picks among reads of equal length by hash order (only in a history that is
+//!   already `incompatible-order`), this takes the first one read.
+//!
 //! # Verdict
 //!
 //! As Elle's `result-map`: invalid if any anomaly found is one the models forbid
@@ -763,6 +780,13 @@ struct Search<'a> {
     generation: u32,
 }
 
+/// A cycle or path as `(from, to, relation)` edges.
+type Path = Vec<(u32, u32, u8)>;
+
+/// The search budget ran out.
+#[derive(Debug)]
+struct OutOfBudget;
+
 /// Path states: bit 0 last edge was rw, bit 1 a further rw taken, bit 2 two adjacent rw seen,
 /// bit 3 a variant (realtime/process) edge taken.
 const STATES: usize = 16;
@@ -780,9 +804,8 @@ impl Search<'_> {
         }
     }
 
-    /// `Ok(Some(cycle))` as `(from, to, relation)` local edges, `Ok(None)` if there is none,
-    /// `Err(())` when the budget ran out.
-    fn run(&mut self) -> Result<Option<Vec<(u32, u32, u8)>>, ()> {
+    /// `Ok(Some(cycle))` in local vertex numbers, `Ok(None)` if there is none.
+    fn run(&mut self) -> Result<Option<Path>, OutOfBudget> {
         let (anchor, _) = self.rules();
         let n = self.g.n();
         for u in 0..n as u32 {
@@ -791,7 +814,7 @@ impl Search<'_> {
                 if l as u8 != anchor {
                     continue;
                 }
-                if let Some(mut path) = self.from_anchor(u, v)? {
+                if let Some(mut path) = self.close_anchor(u, v)? {
                     path.insert(0, (u, v, anchor));
                     return Ok(Some(path));
                 }
@@ -801,7 +824,7 @@ impl Search<'_> {
     }
 
     /// BFS over (vertex, state) from `v` back to `u`, after the anchor `u -> v`.
-    fn from_anchor(&mut self, u: u32, v: u32) -> Result<Option<Vec<(u32, u32, u8)>>, ()> {
+    fn close_anchor(&mut self, u: u32, v: u32) -> Result<Option<Path>, OutOfBudget> {
         let (anchor, allowed) = self.rules();
         let variant = self.spec.variant;
         let base = self.spec.base;
@@ -821,7 +844,7 @@ impl Search<'_> {
         while let Some((x, s)) = queue.pop_front() {
             let out = self.g.out(x);
             if *self.budget < out.len() as u64 {
-                return Err(());
+                return Err(OutOfBudget);
             }
             *self.budget -= out.len() as u64;
             for &(w, l) in out {
@@ -1322,7 +1345,7 @@ fn cycles_in_component(
         searched.push(spec.name);
         search.spec = spec;
         match search.run() {
-            Err(()) => {
+            Err(OutOfBudget) => {
                 a.timeouts.push(TimeoutCase {
                     anomaly_spec_type: spec.name,
                     does_not_contain: searched[..searched.len() - 1]
