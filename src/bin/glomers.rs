@@ -20,7 +20,8 @@ usage: glomers test [maelstrom test flags] [--seed N] [--loss P] [--store DIR | 
 
 Flags (same names and defaults as `maelstrom test`):
   -w, --workload W        echo | unique-ids | broadcast | g-counter | kafka | txn-rw-register
-                          | txn-list-append
+                          | txn-list-append | lin-kv (lin-kv needs --concurrency a multiple of
+                          2n, as in Maelstrom)
   --bin FILE              node binary; words after it (or after --) are its arguments
   --node-count N          N nodes named n0..n{N-1} (without it: Maelstrom's five, n1..n5)
   --time-limit S          seconds of client operations (60)
@@ -38,6 +39,8 @@ Flags (same names and defaults as `maelstrom test`):
 Ours:
   --seed N                the one seed of the whole run (0)
   --loss P                drop each server-to-server message with probability P
+  --search-budget N       lin-kv: states the linearizability search may explore per key
+                          before that key's verdict is unknown (10000000)
   --store DIR             results directory root (store); --no-store writes nothing
 Serve:
   --store DIR             the results store to show (store)

@@ -32,6 +32,7 @@ pub const WORKLOADS: &[&str] = &[
     "kafka",
     "txn-rw-register",
     "txn-list-append",
+    "lin-kv",
 ];
 
 /// Makes the in-process node `i` of a run (for testing other state machines, e.g.
@@ -77,7 +78,9 @@ pub fn run_nodes(opts: &TestOpts, make: NodeFactory<'_>) -> Result<Outcome, Stri
 }
 
 fn check_workload(opts: &TestOpts) -> Result<(), String> {
-    if WORKLOADS.contains(&opts.workload.as_str()) {
+    if opts.workload == "lin-kv" {
+        workloads::lin_kv::check_opts(opts)
+    } else if WORKLOADS.contains(&opts.workload.as_str()) {
         Ok(())
     } else {
         Err(format!(
@@ -102,6 +105,7 @@ fn dispatch<B: Backend>(
         "kafka" => finish(opts, kafka::KafkaClient::new(opts), backend, wall),
         "txn-rw-register" => finish(opts, txn::TxnClient::new(opts), backend, wall),
         "txn-list-append" => finish(opts, list_append::ListAppendClient::new(opts), backend, wall),
+        "lin-kv" => finish(opts, lin_kv::LinKvClient::new(opts), backend, wall),
         w => unreachable!("check_workload accepted `{w}`"),
     }
 }

@@ -9,6 +9,7 @@ pub mod cycle;
 pub mod echo;
 pub mod g_counter;
 pub mod kafka;
+pub mod lin_kv;
 pub mod list_append;
 pub mod txn;
 pub mod unique_ids;
