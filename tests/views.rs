@@ -374,3 +374,54 @@ fn dropped_messages_are_drawn_as_drops() {
     // Partitions are shaded.
     assert!(svg.contains("class=\"part\""));
 }
+
+#[test]
+fn a_stored_history_is_judged_and_drawn_without_a_live_run() {
+    use glomers::sim::engine::RunData;
+    use glomers::sim::history::{History, Op, OpType};
+    use glomers::sim::workloads::broadcast::{BValue, BroadcastClient};
+    let mut h: History<BValue> = History::default();
+    let op = |time, process, kind, value| Op {
+        index: 0,
+        time,
+        process,
+        kind,
+        f: if matches!(value, BValue::Broadcast(_)) { "broadcast" } else { "read" },
+        value,
+        error: None,
+        is_final: false,
+    };
+    h.push(op(0, 0, OpType::Invoke, BValue::Broadcast(0)));
+    h.push(op(1_000_000, 0, OpType::Ok, BValue::Broadcast(0)));
+    h.push(op(2_000_000, 1, OpType::Invoke, BValue::Read(None)));
+    h.push(op(3_000_000, 1, OpType::Ok, BValue::Read(Some(vec![]))));
+    let dir = store("rejudged");
+    let o = opts("-w broadcast --node-count 2", &dir);
+    let out = glomers::sim::report::judge(
+        &o,
+        &BroadcastClient::default(),
+        RunData::from_history(h),
+        std::time::Duration::ZERO,
+    );
+    // The read after the acknowledged broadcast lacks it: lost.
+    assert_eq!(out.valid, glomers::sim::workloads::Validity::False, "{}", out.summary);
+    let run = out.write_store(&dir, "broadcast").expect("written");
+    for file in FILES.iter().filter(|f| !f.starts_with("node-logs")) {
+        assert!(run.join(file).exists(), "{file}");
+    }
+    check_results_agree(&run, &out);
+    assert!(read(&run, "messages.svg").contains("no message journal"));
+    assert_eq!(read(&run, "timeline.html").matches("<div class=\"op ").count(), 2);
+}
+
+#[test]
+fn progress_stays_off_when_stderr_is_not_a_terminal() {
+    // A process-mode run of 2 s, long enough for the bar, with stderr a pipe.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_glomers"))
+        .args(["test", "-w", "echo", "--bin", env!("CARGO_BIN_EXE_glomers-echo")])
+        .args(["--node-count", "1", "--time-limit", "2", "--rate", "10", "--no-store"])
+        .output()
+        .expect("glomers runs");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stdout));
+    assert!(out.stderr.is_empty(), "stderr: {}", String::from_utf8_lossy(&out.stderr));
+}

@@ -332,10 +332,10 @@ pub fn svg(run: &RunViews) -> String {
     let mut s = String::with_capacity(
         line_bytes + entries.len() * 360 + xs.len() * 64 * (events.len() / LABEL_EVERY + 1) + 8192,
     );
-    let _ = write!(
+    let _ = writeln!(
         s,
         "<svg xmlns=\"http://www.w3.org/2000/svg\" version=\"1.1\" width=\"{width:.0}\" height=\"{height:.0}\" \
-         font-family=\"Helvetica, Arial, sans-serif\" font-size=\"11\">\n"
+         font-family=\"Helvetica, Arial, sans-serif\" font-size=\"11\">"
     );
     s.push_str("<style>\n");
     s.push_str(
@@ -531,7 +531,10 @@ pub fn svg(run: &RunViews) -> String {
             Fate::InFlight => s.push_str(" s, still in flight when the run ended"),
         }
         s.push('\n');
-        xml_text(&mut s, &String::from_utf8_lossy(&e.line));
+        match std::str::from_utf8(&e.line) {
+            Ok(line) => xml_text(&mut s, line),
+            Err(_) => xml_text(&mut s, &String::from_utf8_lossy(&e.line)),
+        }
         if e.line.len() < e.line_len {
             s.push_str("… (");
             push_u64(&mut s, e.line_len as u64);

@@ -38,7 +38,7 @@ impl Serialize for Keyword<'_> {
 /// Why writing stopped.
 #[derive(Debug)]
 pub enum Error {
-    /// The byte budget of [`to_string_capped`] ran out.
+    /// The byte budget of [`write_capped`] ran out.
     Full,
     /// A value serde could not express (a custom error).
     Custom(String),

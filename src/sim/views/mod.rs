@@ -159,8 +159,9 @@ pub struct Written {
 /// Writes every view of a run into `dir` (which exists): the results given, then each view
 /// drawn from `run`.
 ///
-/// The views are drawn and written on two threads (the machine's two cores): the diagram on
-/// one, everything else on the other.
+/// The views are drawn and written on two threads (the machine's two cores), split so both
+/// take about as long: the diagram and the timeline on one, the history files, the plots and
+/// the logs on the other.
 pub fn write_all(
     dir: &Path,
     run: &RunViews,
@@ -171,8 +172,13 @@ pub fn write_all(
         std::fs::write(dir.join(name), bytes)?;
         Ok((name.to_owned(), bytes.len() as u64))
     };
-    let (mine, diagram) = std::thread::scope(|s| {
-        let diagram = s.spawn(|| put("messages.svg", diagram::svg(run).as_bytes()));
+    let (mine, pictures) = std::thread::scope(|s| {
+        let pictures = s.spawn(|| -> io::Result<Vec<(String, u64)>> {
+            Ok(vec![
+                put("messages.svg", diagram::svg(run).as_bytes())?,
+                put("timeline.html", timeline::html(run).as_bytes())?,
+            ])
+        });
         let mine = (|| -> io::Result<Vec<(String, u64)>> {
             let mut w = vec![
                 put("results.json", results_json.as_bytes())?,
@@ -183,7 +189,6 @@ pub fn write_all(
             w.push(put("history.txt", txt.as_bytes())?);
             w.push(put("history.edn", edn.as_bytes())?);
             drop((txt, edn));
-            w.push(put("timeline.html", timeline::html(run).as_bytes())?);
             w.push(put("latency-raw.svg", plots::latency_raw(run).as_bytes())?);
             w.push(put("latency-quantiles.svg", plots::latency_quantiles(run).as_bytes())?);
             w.push(put("rate.svg", plots::rate(run).as_bytes())?);
@@ -196,10 +201,10 @@ pub fn write_all(
             }
             Ok(w)
         })();
-        (mine, diagram.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
+        (mine, pictures.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
     });
     let mut files = mine?;
-    files.push(diagram?);
+    files.extend(pictures?);
     Ok(Written { files })
 }
 

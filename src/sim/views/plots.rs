@@ -94,6 +94,8 @@ fn kind_name(k: OpType) -> &'static str {
 }
 
 type Area<'a> = DrawingArea<SVGBackend<'a>, Shift>;
+/// One line of a plot: (function index, quantile index or outcome, points).
+type Series<K> = (usize, K, Vec<(f64, f64)>);
 type Res = Result<(), Box<dyn std::error::Error>>;
 
 /// Renders with `draw`; a drawing error leaves a plot that says so instead.
@@ -203,7 +205,7 @@ pub fn latency_quantiles(run: &RunViews) -> String {
     let bins = (d.t_max / dt).ceil().max(1.0) as usize;
     render(|root| {
         // series[(f, q)] = (bin mid time, latency at q) for non-empty bins.
-        let mut series: Vec<(usize, usize, Vec<(f64, f64)>)> = Vec::new();
+        let mut series: Vec<Series<usize>> = Vec::new();
         let mut all: Vec<f64> = Vec::new();
         for fi in 0..d.fs.len() {
             let mut by_bin: Vec<Vec<f64>> = vec![Vec::new(); bins];
@@ -281,7 +283,7 @@ pub fn rate(run: &RunViews) -> String {
     let dt = bin_width(d.t_max);
     let bins = (d.t_max / dt).ceil().max(1.0) as usize;
     render(|root| {
-        let mut series: Vec<(usize, OpType, Vec<(f64, f64)>)> = Vec::new();
+        let mut series: Vec<Series<OpType>> = Vec::new();
         let mut max: f64 = 1.0;
         for fi in 0..d.fs.len() {
             for kind in [OpType::Ok, OpType::Info, OpType::Fail] {

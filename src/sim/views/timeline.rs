@@ -52,7 +52,7 @@ fn attr(out: &mut String, s: &str) {
 
 fn short(ops: &dyn Ops, i: usize) -> String {
     let mut v = String::new();
-    ops.value_edn(i, &mut v, BOX_CHARS * 4);
+    ops.value_edn(i, &mut v, BOX_CHARS * 2);
     if v.chars().count() > BOX_CHARS {
         v = v.chars().take(BOX_CHARS - 1).collect::<String>() + "…";
     }
