@@ -112,9 +112,11 @@ fn agree(j: &OwnedValue, e: &Edn, path: &str) -> Result<(), String> {
                 }
                 for (k, v) in obj.iter() {
                     let want = edn_key(k);
+                    // Struct fields are keywords; map keys keep their type (JSON quotes them).
                     let found = kv.iter().find(|(ek, _)| match ek {
                         Edn::Keyword(s) => *s == want,
                         Edn::Str(s) => s == k,
+                        Edn::Int(i) => i.to_string() == *k,
                         _ => false,
                     });
                     let Some((_, ev)) = found else {

@@ -526,9 +526,9 @@ impl<'o, W: ClientWorkload, B: Backend> Engine<'o, W, B> {
         };
         let [ok, fail, info] = self.done_counts;
         format!(
-            "{} {t:.1} / {total:.0} s test time, {:?}: {} ops ({ok} ok, {fail} fail, {info} info), {} msgs, {wall:.1} s wall",
+            "{} {t:.1} / {total:.0} s test time, {}: {} ops ({ok} ok, {fail} fail, {info} info), {} msgs, {wall:.1} s wall",
             super::progress::gauge(t / total.max(1.0), 24),
-            self.phase,
+            format!("{:?}", self.phase).to_lowercase(),
             self.history.invocations(),
             self.net.stats.all.msg_count,
         )

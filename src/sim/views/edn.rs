@@ -169,10 +169,8 @@ pub fn push_u64(out: &mut String, mut v: u64) {
         i -= 1;
         buf[i] = b'0' + v as u8;
     }
-    out.reserve(buf.len() - i);
-    for &d in &buf[i..] {
-        out.push(char::from(d));
-    }
+    // Only ASCII digits were written, so this never falls back.
+    out.push_str(std::str::from_utf8(&buf[i..]).unwrap_or("0"));
 }
 
 /// Appends `v` in decimal.

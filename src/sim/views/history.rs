@@ -10,11 +10,11 @@ use super::{Ops, edn};
 use crate::sim::history::OpType;
 
 /// `history.jsonl`.
-pub fn jsonl(ops: &dyn Ops) -> String {
-    let mut s = String::with_capacity(ops.len() * 64);
+pub fn jsonl(ops: &dyn Ops) -> Vec<u8> {
+    let mut s = Vec::with_capacity(ops.len() * 128);
     for i in 0..ops.len() {
         ops.json(i, &mut s);
-        s.push('\n');
+        s.push(b'\n');
     }
     s
 }
@@ -149,7 +149,7 @@ mod tests {
 
     #[test]
     fn jsonl_has_a_line_per_entry() {
-        let text = jsonl(&sample());
+        let text = String::from_utf8(jsonl(&sample())).unwrap();
         assert_eq!(text.lines().count(), 4);
         assert!(text.lines().nth(1).unwrap().contains("\"value\":[1,2]"));
     }

@@ -66,7 +66,7 @@ pub trait Ops: Send + Sync {
     /// and returning false).
     fn value_edn(&self, i: usize, out: &mut String, budget: usize) -> bool;
     /// Appends entry `i` as one JSON object (a `history.jsonl` line, without newline).
-    fn json(&self, i: usize, out: &mut String);
+    fn json(&self, i: usize, out: &mut Vec<u8>);
 }
 
 impl<V: Serialize + Send + Sync> Ops for History<V> {
@@ -88,10 +88,11 @@ impl<V: Serialize + Send + Sync> Ops for History<V> {
     fn value_edn(&self, i: usize, out: &mut String, budget: usize) -> bool {
         edn::write_capped(out, &self.ops[i].value, budget)
     }
-    fn json(&self, i: usize, out: &mut String) {
-        match simd_json::to_string(&self.ops[i]) {
-            Ok(line) => out.push_str(&line),
-            Err(e) => out.push_str(&format!("{{\"error\":{:?}}}", e.to_string())),
+    fn json(&self, i: usize, out: &mut Vec<u8>) {
+        let len = out.len();
+        if let Err(e) = simd_json::to_writer(&mut *out, &self.ops[i]) {
+            out.truncate(len);
+            out.extend_from_slice(format!("{{\"error\":{:?}}}", e.to_string()).as_bytes());
         }
     }
 }
@@ -183,7 +184,7 @@ pub fn write_all(
             let mut w = vec![
                 put("results.json", results_json.as_bytes())?,
                 put("results.edn", results_edn.as_bytes())?,
-                put("history.jsonl", history::jsonl(&*run.ops).as_bytes())?,
+                put("history.jsonl", &history::jsonl(&*run.ops))?,
             ];
             let (txt, edn) = history::txt_and_edn(&*run.ops);
             w.push(put("history.txt", txt.as_bytes())?);
