@@ -71,6 +71,18 @@ fn data(run: &RunViews) -> Data {
     Data { fs, points, t_max, partitions }
 }
 
+/// Splits points at bin mid-times (spaced `dt`) into runs of consecutive bins.
+fn split_runs(pts: &[(f64, f64)], dt: f64) -> Vec<Vec<(f64, f64)>> {
+    let mut runs: Vec<Vec<(f64, f64)>> = Vec::new();
+    for &p in pts {
+        match runs.last_mut() {
+            Some(run) if run.last().is_some_and(|q| p.0 - q.0 < dt * 1.5) => run.push(p),
+            _ => runs.push(vec![p]),
+        }
+    }
+    runs
+}
+
 /// A bin width of about a fortieth of `t_max`, rounded to 1, 2 or 5 times a power of ten.
 pub fn bin_width(t_max: f64) -> f64 {
     let raw = (t_max / 40.0).max(0.1);
@@ -259,12 +271,18 @@ pub fn latency_quantiles(run: &RunViews) -> String {
                 (f64::from(base.1) * shade) as u8,
                 (f64::from(base.2) * shade) as u8,
             );
-            chart
-                .draw_series(LineSeries::new(pts.iter().copied(), c.stroke_width(2)))?
-                .label(format!("{} {q}", d.fs[fi]))
-                .legend(move |(x, y)| {
-                    PathElement::new(vec![(x, y), (x + 16, y)], c.stroke_width(2))
-                });
+            // One line per run of consecutive non-empty bins: no line across a stretch
+            // without operations (the quiet period before final reads).
+            let runs = split_runs(&pts, dt);
+            for (r, run) in runs.iter().enumerate() {
+                let series =
+                    chart.draw_series(LineSeries::new(run.iter().copied(), c.stroke_width(2)))?;
+                if r == 0 {
+                    series.label(format!("{} {q}", d.fs[fi])).legend(move |(x, y)| {
+                        PathElement::new(vec![(x, y), (x + 16, y)], c.stroke_width(2))
+                    });
+                }
+            }
             chart.draw_series(pts.iter().map(|&p| Circle::new(p, 2, c.filled())))?;
         }
         chart
@@ -346,6 +364,13 @@ pub fn rate(run: &RunViews) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn lines_break_across_empty_bins() {
+        let runs = split_runs(&[(0.5, 1.0), (1.5, 2.0), (5.5, 3.0)], 1.0);
+        assert_eq!(runs.len(), 2);
+        assert_eq!(runs[0].len(), 2);
+    }
 
     #[test]
     fn bins_are_round_and_about_a_fortieth() {
