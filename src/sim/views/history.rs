@@ -148,6 +148,23 @@ mod tests {
     }
 
     #[test]
+    fn maelstroms_history_edn_reads_too() {
+        // Jepsen prints an op record as a map in field order, extra keys after, and nemesis
+        // operations with a keyword process.
+        let text = "{:index 0, :time 31866875, :type :invoke, :process 0, :f :broadcast, :value 0}\n\
+                    {:index 1, :time 31922791, :type :ok, :process 0, :f :broadcast, :value 0}\n\
+                    {:index 2, :time 41922791, :type :info, :process :nemesis, :f :start-partition, \
+                    :value [:isolated {\"n1\" #{\"n2\"}}]}\n\
+                    {:index 3, :time 51922791, :type :fail, :process 1, :f :read, :value nil, \
+                    :error [:net-timeout \"no reply\"], :final? true}\n";
+        let ops = read_edn(text).unwrap();
+        assert_eq!(ops.len(), 4);
+        assert_eq!(ops[2].get("process"), Some(&edn::Edn::Keyword("nemesis".into())));
+        assert_eq!(ops[3].get("final?"), Some(&edn::Edn::Bool(true)));
+        assert!(matches!(ops[3].get("error"), Some(edn::Edn::Vector(v)) if v.len() == 2));
+    }
+
+    #[test]
     fn jsonl_has_a_line_per_entry() {
         let text = String::from_utf8(jsonl(&sample())).unwrap();
         assert_eq!(text.lines().count(), 4);
