@@ -143,34 +143,24 @@ fn push_kebab(out: &mut String, name: &str) {
 }
 
 /// Two-digit pairs "00".."99" for [`push_u64`].
-const DIGIT_PAIRS: &[u8; 200] = b"\
+const DIGIT_PAIRS: &str = "\
 0001020304050607080910111213141516171819\
 2021222324252627282930313233343536373839\
 4041424344454647484950515253545556575859\
 6061626364656667686970717273747576777879\
 8081828384858687888990919293949596979899";
 
-/// Appends `v` in decimal (two digits a step: histories are mostly integers, and
-/// `core::fmt` was the largest cost of writing them).
-pub fn push_u64(out: &mut String, mut v: u64) {
-    let mut buf = [0u8; 20];
-    let mut i = buf.len();
-    while v >= 100 {
-        let d = (v % 100) as usize * 2;
-        v /= 100;
-        i -= 2;
-        buf[i..i + 2].copy_from_slice(&DIGIT_PAIRS[d..d + 2]);
-    }
-    if v >= 10 {
+/// Appends `v` in decimal, two digits a step from a table (histories are mostly integers,
+/// and `core::fmt` was the largest cost of writing them).
+pub fn push_u64(out: &mut String, v: u64) {
+    if v < 100 {
         let d = v as usize * 2;
-        i -= 2;
-        buf[i..i + 2].copy_from_slice(&DIGIT_PAIRS[d..d + 2]);
+        out.push_str(if v < 10 { &DIGIT_PAIRS[d + 1..d + 2] } else { &DIGIT_PAIRS[d..d + 2] });
     } else {
-        i -= 1;
-        buf[i] = b'0' + v as u8;
+        push_u64(out, v / 100);
+        let d = (v % 100) as usize * 2;
+        out.push_str(&DIGIT_PAIRS[d..d + 2]);
     }
-    // Only ASCII digits were written, so this never falls back.
-    out.push_str(std::str::from_utf8(&buf[i..]).unwrap_or("0"));
 }
 
 /// Appends `v` in decimal.

@@ -35,9 +35,9 @@ pub fn type_keyword(kind: OpType) -> &'static str {
 /// operation (the error as plain text). `history.edn`: one map per line, keys in the order of
 /// Jepsen's op record (`:index`, `:time`, `:type`, `:process`, `:f`, `:value`), then
 /// `:error` and `:final?` when set.
-pub fn txt_and_edn(ops: &dyn Ops) -> (String, String) {
-    let mut txt = String::with_capacity(ops.len() * 48);
-    let mut edn = String::with_capacity(ops.len() * 80);
+pub fn txt_and_edn(ops: &dyn Ops, size_hint: usize) -> (String, String) {
+    let mut txt = String::with_capacity(size_hint.max(ops.len() * 48));
+    let mut edn = String::with_capacity(size_hint.max(ops.len() * 80));
     let mut value = String::new();
     for i in 0..ops.len() {
         let h = ops.head(i);
@@ -83,12 +83,12 @@ pub fn txt_and_edn(ops: &dyn Ops) -> (String, String) {
 
 /// `history.txt` alone.
 pub fn txt(ops: &dyn Ops) -> String {
-    txt_and_edn(ops).0
+    txt_and_edn(ops, 0).0
 }
 
 /// `history.edn` alone.
 pub fn edn(ops: &dyn Ops) -> String {
-    txt_and_edn(ops).1
+    txt_and_edn(ops, 0).1
 }
 
 /// Reads `history.edn` text (ours or Maelstrom's) back into op maps.

@@ -184,9 +184,12 @@ pub fn write_all(
             let mut w = vec![
                 put("results.json", results_json.as_bytes())?,
                 put("results.edn", results_edn.as_bytes())?,
-                put("history.jsonl", &history::jsonl(&*run.ops))?,
             ];
-            let (txt, edn) = history::txt_and_edn(&*run.ops);
+            // history.txt and history.edn come out about as long as history.jsonl.
+            let jsonl = history::jsonl(&*run.ops);
+            w.push(put("history.jsonl", &jsonl)?);
+            let (txt, edn) = history::txt_and_edn(&*run.ops, jsonl.len() + jsonl.len() / 8);
+            drop(jsonl);
             w.push(put("history.txt", txt.as_bytes())?);
             w.push(put("history.edn", edn.as_bytes())?);
             drop((txt, edn));

@@ -50,13 +50,13 @@ fn attr(out: &mut String, s: &str) {
     }
 }
 
-fn short(ops: &dyn Ops, i: usize) -> String {
-    let mut v = String::new();
-    ops.value_edn(i, &mut v, BOX_CHARS * 2);
+/// The start of a rendered value, for inside a box.
+fn short(v: &str) -> String {
     if v.chars().count() > BOX_CHARS {
-        v = v.chars().take(BOX_CHARS - 1).collect::<String>() + "…";
+        v.chars().take(BOX_CHARS - 1).collect::<String>() + "…"
+    } else {
+        v.to_owned()
     }
-    v
 }
 
 /// `timeline.html`.
@@ -159,11 +159,18 @@ pub fn html(run: &RunViews) -> String {
         if inv.is_final {
             title.push_str("\n :final? true");
         }
-        title.push_str("\n :invoked ");
-        ops.value_edn(pair.invoke, &mut title, VALUE_CAP);
+        // Each value is rendered once, for the hover text and the box.
+        let mut inv_v = String::new();
+        ops.value_edn(pair.invoke, &mut inv_v, VALUE_CAP);
+        let mut done_v = String::new();
         if let Some(c) = pair.complete {
+            ops.value_edn(c, &mut done_v, VALUE_CAP);
+        }
+        title.push_str("\n :invoked ");
+        title.push_str(&inv_v);
+        if pair.complete.is_some() {
             title.push_str("\n :value ");
-            ops.value_edn(c, &mut title, VALUE_CAP);
+            title.push_str(&done_v);
         }
         title.push('}');
         let _ = write!(
@@ -181,14 +188,10 @@ pub fn html(run: &RunViews) -> String {
         );
         attr(&mut s, &title);
         s.push_str("\">");
-        let inv_v = short(ops, pair.invoke);
-        xml_text(&mut s, &format!("{} {} {inv_v}", inv.process, inv.f));
-        if let Some(c) = pair.complete {
-            let v = short(ops, c);
-            if v != inv_v {
-                s.push_str("<br/>");
-                xml_text(&mut s, &v);
-            }
+        xml_text(&mut s, &format!("{} {} {}", inv.process, inv.f, short(&inv_v)));
+        if pair.complete.is_some() && done_v != inv_v {
+            s.push_str("<br/>");
+            xml_text(&mut s, &short(&done_v));
         }
         s.push_str("</div></a>\n");
     }
