@@ -157,7 +157,7 @@ pub fn latency_raw(run: &RunViews) -> String {
         chart.draw_series(
             d.partitions
                 .iter()
-                .map(|&(a, b)| Rectangle::new([(a, lo), (b, hi)], PARTITION.filled())),
+                .map(|&(a, b)| Rectangle::new([(a, lo), (b, hi)], PARTITION.mix(0.6).filled())),
         )?;
         for (fi, f) in d.fs.iter().enumerate() {
             for kind in [OpType::Ok, OpType::Info, OpType::Fail] {
@@ -257,7 +257,7 @@ pub fn latency_quantiles(run: &RunViews) -> String {
         chart.draw_series(
             d.partitions
                 .iter()
-                .map(|&(a, b)| Rectangle::new([(a, lo), (b, hi)], PARTITION.filled())),
+                .map(|&(a, b)| Rectangle::new([(a, lo), (b, hi)], PARTITION.mix(0.6).filled())),
         )?;
         for (fi, qi, pts) in series {
             if pts.is_empty() {
@@ -334,7 +334,7 @@ pub fn rate(run: &RunViews) -> String {
         chart.draw_series(
             d.partitions
                 .iter()
-                .map(|&(a, b)| Rectangle::new([(a, 0.0), (b, hi)], PARTITION.filled())),
+                .map(|&(a, b)| Rectangle::new([(a, 0.0), (b, hi)], PARTITION.mix(0.6).filled())),
         )?;
         for (fi, kind, pts) in series {
             let base = rgb(kind);
