@@ -42,6 +42,10 @@ Ours:
   --search-budget N       lin-kv: states the linearizability search may explore per key
                           before that key's verdict is unknown (10000000)
   --store DIR             results directory root (store); --no-store writes nothing
+  --diagram-from S, --diagram-to S
+                          messages.svg draws messages sent in this window of test time
+  --diagram-messages N    messages.svg draws at most the first N of them (10000)
+  --quiet                 no progress bar (it shows only when stderr is a terminal)
 Serve:
   --store DIR             the results store to show (store)
   --port N                port (8080; 0 picks a free one)
@@ -186,7 +190,21 @@ fn sweep(args: &[String]) -> ExitCode {
     };
     let (mut failed, mut total) = (0, 0);
     let mut worst_mpo: f64 = 0.0;
+    let count = seeds.end.saturating_sub(seeds.start);
+    let mut bar = glomers::sim::progress::Bar::new(!args.iter().any(|a| a == "--quiet"));
+    let mut verdicts = [0u64; 3]; // valid, invalid, unknown or error
     for seed in seeds {
+        if bar.is_on() {
+            let line = format!(
+                "{} seed {seed} ({total}/{count} done): {} valid, {} invalid, {} unknown; {:.1} s",
+                glomers::sim::progress::gauge(total as f64 / count.max(1) as f64, 24),
+                verdicts[0],
+                verdicts[1],
+                verdicts[2],
+                bar.elapsed()
+            );
+            bar.draw(&line);
+        }
         let opts = if faults {
             glomers::sim::scenario::with_faults(&base, seed)
         } else {
@@ -195,18 +213,25 @@ fn sweep(args: &[String]) -> ExitCode {
         total += 1;
         match glomers::sim::run(&opts) {
             Ok(o) if o.valid == glomers::sim::workloads::Validity::True => {
+                verdicts[0] += 1;
                 worst_mpo = worst_mpo.max(o.msgs_per_op_servers);
             }
             Ok(o) => {
                 failed += 1;
+                verdicts
+                    [if o.valid == glomers::sim::workloads::Validity::False { 1 } else { 2 }] += 1;
+                bar.finish();
                 out!("seed {seed}: {} -> {}", o.valid, opts.command_line());
             }
             Err(e) => {
                 failed += 1;
+                verdicts[2] += 1;
+                bar.finish();
                 out!("seed {seed}: error {e}");
             }
         }
     }
+    bar.finish();
     out!("{total} seeds, {failed} failed; worst servers msgs-per-op {worst_mpo:.3}");
     if failed > 0 { ExitCode::FAILURE } else { ExitCode::SUCCESS }
 }

@@ -9,13 +9,16 @@
 pub mod engine;
 pub mod history;
 pub mod inproc;
+pub mod journal;
 pub mod nemesis;
 pub mod net;
 pub mod opts;
 pub mod process;
+pub mod progress;
 pub mod report;
 pub mod scenario;
 pub mod services;
+pub mod views;
 pub mod workloads;
 
 use self::engine::{Backend, Engine};
@@ -115,7 +118,10 @@ fn finish<W: ClientWorkload, B: Backend>(
     workload: W,
     backend: B,
     wall: std::time::Instant,
-) -> Result<Outcome, String> {
+) -> Result<Outcome, String>
+where
+    W::Value: Send + Sync + 'static,
+{
     let (data, workload, _backend) = Engine::new(opts, workload, backend).run();
     Ok(report::judge(opts, &workload, data, wall.elapsed()))
 }
