@@ -3,6 +3,7 @@
 pub mod broadcast;
 pub mod echo;
 pub mod g_counter;
+pub mod g_set;
 pub mod kafka;
 pub mod pn_counter;
 pub mod txn;
@@ -24,6 +25,7 @@ pub fn machine(name: &str, args: Vec<String>, seed: u64) -> Option<Box<dyn Machi
         "kafka" => Box::new(Node::<kafka::Kafka>::new(args, seed)),
         "txn-rw-register" => Box::new(Node::<txn::Txn>::new(args, seed)),
         "pn-counter" => Box::new(Node::<pn_counter::PnCounter>::new(args, seed)),
+        "g-set" => Box::new(Node::<g_set::GSet>::new(args, seed)),
         _ => return None,
     })
 }
