@@ -63,8 +63,16 @@ impl Setup {
         let b = src.u8();
         let n = 1 + usize::from(b % 5);
         let me = usize::from(b / 5) % n;
-        const ARGS: [&[&str]; 6] =
-            [&[], &[], &["low-latency"], &["frugal"], &["--flush-ms=0"], &["--flush-ms", "1", "x"]];
+        // `--ring=2`: broadcast's smallest ring, so scripts lap peers and resync them.
+        const ARGS: [&[&str]; 7] = [
+            &[],
+            &[],
+            &["low-latency"],
+            &["frugal"],
+            &["--flush-ms=0"],
+            &["--flush-ms", "1", "x"],
+            &["--ring=2"],
+        ];
         let args = ARGS[src.below(ARGS.len())].iter().map(|s| (*s).to_owned()).collect();
         let seed = u64::from(src.u8());
         let node_ids: Vec<String> = (0..n).map(|i| format!("n{i}")).collect();

@@ -80,6 +80,12 @@ fn every_workload_survives_random_scripts() {
             _ => "txn_ok",
         };
         assert!(kinds.get(want).is_some_and(|&n| n > 10), "{name}: {kinds:?}");
+        if *name == "broadcast" {
+            // Both sides of a resync: answering a digest, and lapping a peer (`--ring=2`).
+            for resync in ["sync", "sync_have"] {
+                assert!(kinds.get(resync).is_some_and(|&n| n > 0), "{resync}: {kinds:?}");
+            }
+        }
     }
 }
 

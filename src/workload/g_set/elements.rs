@@ -12,7 +12,7 @@ use hashbrown::HashMap;
 
 use crate::proto::encode::{ArrWriter, write_str, write_val};
 use crate::proto::{Kind, Val};
-use crate::workload::broadcast::seen::ValueSet;
+use crate::workload::broadcast::queue::seen::ValueSet;
 
 /// The item tag of an interned element; integers below it are themselves.
 const INTERNED: u64 = 1 << 63;
