@@ -294,3 +294,18 @@ fn our_binaries_pass_in_process_mode() {
         t.join().expect("the run passed");
     }
 }
+
+/// Seed-derived faults (latency 0-500 ms under every distribution, partitions of every
+/// shape, message loss): nothing is lost and every counter converges. (The README's sweeps
+/// run 600 seeds of each.)
+#[test]
+fn our_nodes_survive_seeded_faults() {
+    for w in ["g-set", "pn-counter"] {
+        let base = chapter(w, 0, false, 0);
+        for seed in 0..60 {
+            let o = glomers::sim::scenario::with_faults(&base, seed);
+            let out = glomers::sim::run(&o).unwrap();
+            assert_eq!(out.valid, Validity::True, "{}\n{}", o.command_line(), out.summary);
+        }
+    }
+}

@@ -38,7 +38,7 @@ use hashbrown::HashMap;
 
 use super::protocol::{self, GOSSIP, GOSSIP_ACK, SYNC, SYNC_HAVE};
 use super::queue::{Pin, Queue, Set};
-use super::tuning::{Plan, Tuning};
+use super::tuning::{Holds, Plan, Tuning};
 use crate::node::{Ctx, Reject, Workload};
 use crate::proto::{ErrorCode, Msg};
 use crate::time::Instant;
@@ -153,6 +153,15 @@ struct Link {
     ack: Option<TimerId>,
     /// When we last sent the peer data or a `sync`.
     last_sent: Instant,
+    /// ([`Holds`] only.) Since when one of our own elements has waited for the peer.
+    own_since: Option<Instant>,
+    /// ([`Holds`] only.) How many of our own elements wait for the peer.
+    own_held: usize,
+    /// ([`Holds`] only.) Since when a relayed element has waited for the peer.
+    relay_since: Option<Instant>,
+    /// ([`Holds`] only.) Elements for the peer arrived in a retransmission: the next data to
+    /// it is flagged `r` and timed as a retransmission.
+    urgent: bool,
 }
 
 /// Counts of what the resync machinery did (for tests and reports).
@@ -183,6 +192,8 @@ pub struct Gossip<S: Set> {
     links: Vec<Link>,
     /// The pending batch timer.
     flush: Option<TimerId>,
+    /// ([`Holds`] only.) The pending batch timer's deadline. Invariant: set iff `flush` is.
+    flush_at: Option<Instant>,
     /// Scratch for a resync's numbers (another node's digests or description); empty
     /// between handlers.
     nums: Vec<u64>,
@@ -222,6 +233,7 @@ impl<S: Set> Gossip<S> {
             peers,
             links: vec![Link::default(); n],
             flush: None,
+            flush_at: None,
             nums: Vec::new(),
             have: Vec::new(),
             items: Vec::new(),
@@ -249,6 +261,12 @@ impl<S: Set> Gossip<S> {
         &self.queue.seen
     }
 
+    /// Reads a client's element for [`Gossip::learn_local`] (a set of interned elements
+    /// interns it here); `None` if the set cannot hold it.
+    pub fn read(&mut self, v: crate::proto::Val<'_, '_>) -> Option<S::Item> {
+        self.queue.seen.read(v)
+    }
+
     /// The queues (for inspection: ring size, cursors).
     pub fn queue(&self) -> &Queue<S> {
         &self.queue
@@ -273,6 +291,9 @@ impl<S: Set> Gossip<S> {
     #[inline]
     pub fn learn_local<W: Workload<Timer = Timer>>(&mut self, x: S::Item, cx: &mut Ctx<'_, W>) {
         if self.queue.learn(x, self.router.me) {
+            if self.tuning.holds.is_some() {
+                self.held(self.router.me, false, cx.now());
+            }
             self.after_learning(true, cx);
         }
     }
@@ -297,7 +318,11 @@ impl<S: Set> Gossip<S> {
         match timer {
             Timer::Flush => {
                 self.flush = None;
-                self.flush(cx);
+                self.flush_at = None;
+                match self.tuning.holds {
+                    Some(h) => self.flush_holds(h, cx),
+                    None => self.flush(cx),
+                }
             }
             Timer::Ack(p) => {
                 let p = p as usize;
@@ -329,6 +354,10 @@ impl<S: Set> Gossip<S> {
         if self.peers.is_empty() {
             return;
         }
+        if let Some(h) = self.tuning.holds {
+            self.flush_holds(h, cx);
+            return;
+        }
         let delay = match self.router.role {
             Role::Hub => self.tuning.relay_delay,
             Role::Leaf | Role::Mesh => self.tuning.origin_delay,
@@ -337,6 +366,101 @@ impl<S: Set> Gossip<S> {
             self.flush(cx);
         } else if self.flush.is_none() {
             self.flush = Some(cx.set_timer(cx.now() + delay, Timer::Flush));
+        }
+    }
+
+    /// ([`Holds`].) Notes that new elements from node `from` wait for every peer they are for;
+    /// `urgent` if they arrived in a retransmission.
+    fn held(&mut self, from: u32, urgent: bool, now: Instant) {
+        let mine = from == self.router.me;
+        for k in 0..self.peers.len() {
+            let p = self.peers[k] as usize;
+            if !self.queue.for_peer(from, p) {
+                continue;
+            }
+            let link = &mut self.links[p];
+            if mine {
+                link.own_since.get_or_insert(now);
+                link.own_held += 1;
+            } else {
+                link.relay_since.get_or_insert(now);
+            }
+            link.urgent |= urgent;
+        }
+    }
+
+    /// ([`Holds`].) When the elements held for peer `p` are due, if any are held.
+    fn due(&self, h: Holds, p: usize) -> Option<Instant> {
+        let l = &self.links[p];
+        let (batch, own_delay) = match self.router.role {
+            Role::Hub => (h.hub_batch, h.hub_delay),
+            Role::Leaf | Role::Mesh => (h.batch, self.tuning.origin_delay),
+        };
+        if l.own_held >= batch {
+            return l.own_since;
+        }
+        let own = l.own_since.map(|t| t + own_delay);
+        let relay = l.relay_since.map(|t| t + self.tuning.relay_delay);
+        match (own, relay) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// ([`Holds`].) Sends every peer on the ring and not suspect what is due for it now, and
+    /// arms the batch timer for the next deadline. (A suspect peer's retransmission, or a
+    /// resynchronising peer's `sync`, carries its elements; they stay held until a send to it.)
+    fn flush_holds<W: Workload<Timer = Timer>>(&mut self, h: Holds, cx: &mut Ctx<'_, W>) {
+        let now = cx.now();
+        let mut next: Option<Instant> = None;
+        for k in 0..self.peers.len() {
+            let p = self.peers[k] as usize;
+            let Some(at) = self.due(h, p) else { continue };
+            if self.links[p].attempts > 0 || !self.queue.on_ring(p) {
+                continue;
+            }
+            if at > now {
+                next = Some(next.map_or(at, |n| n.min(at)));
+                continue;
+            }
+            if !self.queue.has_new(p) {
+                let link = &mut self.links[p];
+                (link.own_since, link.own_held, link.relay_since, link.urgent) =
+                    (None, 0, None, false);
+                continue;
+            }
+            let urgent = self.links[p].urgent;
+            self.send_data(p, urgent, cx);
+            let link = &mut self.links[p];
+            if urgent {
+                // Answered at once: retried on the backoff schedule, like a retransmission.
+                link.attempts += 1;
+                link.nudged = false;
+                if let Some(t) = link.retransmit.take() {
+                    cx.cancel_timer(t);
+                }
+                let wait =
+                    backoff(self.tuning.retry, self.tuning.rto_cap, link.attempts, cx.rng().unit());
+                link.retransmit = Some(cx.set_timer(now + wait, Timer::Retransmit(p as u32)));
+            } else {
+                // Each message carries everything from the peer's acknowledgement on, so only
+                // the last one's acknowledgement matters: a full timeout from now.
+                if let Some(t) = link.retransmit.take() {
+                    cx.cancel_timer(t);
+                }
+                let at = now + self.tuning.rto;
+                link.retransmit = Some(cx.set_timer(at, Timer::Retransmit(p as u32)));
+            }
+        }
+        match (self.flush_at, next) {
+            (Some(at), Some(want)) if at <= want => {}
+            (_, want) => {
+                if let Some(t) = self.flush.take() {
+                    cx.cancel_timer(t);
+                }
+                self.flush = want.map(|at| cx.set_timer(at, Timer::Flush));
+                self.flush_at = want;
+            }
         }
     }
 
@@ -366,6 +490,7 @@ impl<S: Set> Gossip<S> {
         self.queue.settle(p);
         let Gossip { names, queue, links, .. } = self;
         let link = &mut links[p];
+        (link.own_since, link.own_held, link.relay_since, link.urgent) = (None, 0, None, false);
         let cursor = *queue.cursor(p);
         let head = queue.ring().head();
         // The first message starts at what the peer has; the scan at what it still needs.
@@ -503,6 +628,9 @@ impl<S: Set> Gossip<S> {
         let g = protocol::Gossip::read(req, S::accepts)?;
         self.on_ack(p, g.a, cx);
         let fresh = self.learn_all(g.v, p);
+        if fresh && self.tuning.holds.is_some() {
+            self.held(p as u32, g.r, cx.now());
+        }
         let link = &mut self.links[p];
         if g.y {
             // The sender has shown, by a resync, that we hold all its values below `s`.
@@ -657,6 +785,9 @@ impl<S: Set> Gossip<S> {
         let p = self.sender(req)?;
         let s = protocol::Sync::read(req, S::accepts)?;
         let fresh = s.v.is_some_and(|v| self.learn_all(v, p));
+        if fresh && self.tuning.holds.is_some() {
+            self.held(p as u32, false, cx.now());
+        }
         if let Some((f, d)) = s.d {
             self.nums.clear();
             self.nums.extend(d.iter().filter_map(|x| x.as_u64()));

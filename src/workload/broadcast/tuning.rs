@@ -50,6 +50,27 @@ pub struct Tuning {
     /// bytes each). A peer further behind than half of it is lapped and resynchronised from
     /// the seen set.
     pub ring: usize,
+    /// Per-peer holds and batches instead of one flush timer (the g-set node's policy; every
+    /// broadcast profile has none). See [`Holds`].
+    pub holds: Option<Holds>,
+}
+
+/// A flush policy per peer, for nodes whose own elements are worth batching by count (the
+/// g-set node). Each peer's link notes since when an element for it has waited, separately for
+/// the node's own elements and for relayed ones, and how many of its own wait; data goes to
+/// the peer when the older kind has waited its hold (`origin_delay` for a leaf's or mesh
+/// node's own, [`Holds::hub_delay`] for the hub's own, `relay_delay` for relayed ones), or at
+/// once when enough of its own wait. Elements that arrived in a retransmission are relayed
+/// urgently: flagged `r` (answered at once) and timed as a retransmission, so a loss on the
+/// next hop costs a backoff step rather than a full timeout.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub struct Holds {
+    /// A leaf's (or mesh node's) own elements go to a peer when this many wait for it.
+    pub batch: usize,
+    /// How long the hub's own elements wait at most (relays usually carry them sooner).
+    pub hub_delay: Duration,
+    /// The hub's own elements go to a peer when this many wait for it.
+    pub hub_batch: usize,
 }
 
 /// The default ring bound: 16,384 entries (192 KiB), 16 s of a rate of 1,000 values a second
@@ -80,6 +101,7 @@ impl Tuning {
         rto_cap: Duration::from_millis(2000),
         sync_cap: SYNC_CAP,
         ring: RING,
+        holds: None,
     };
 
     /// The low-latency point: direct fan-out at once, one hop (median ~85 ms, max < 100 ms at
@@ -95,6 +117,7 @@ impl Tuning {
         rto_cap: Duration::from_millis(2000),
         sync_cap: SYNC_CAP,
         ring: RING,
+        holds: None,
     };
 
     /// The frugal point: star, leaves holding their values 100 ms and the hub relaying every
@@ -109,6 +132,7 @@ impl Tuning {
         rto_cap: Duration::from_millis(2000),
         sync_cap: SYNC_CAP,
         ring: RING,
+        holds: None,
     };
 
     /// The profile called `name`, if there is one.
