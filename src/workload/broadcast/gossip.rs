@@ -298,7 +298,10 @@ impl<S: Set> Gossip<S> {
         }
     }
 
-    /// Handles a message of the link protocol; `None` if `req` is of another type.
+    /// Handles a message of the link protocol; `None` if `req` is of another type. (Out of
+    /// line: a client's request path, which calls this for types it does not know, stays
+    /// small enough to inline.)
+    #[inline(never)]
     pub fn handle<W: Workload<Timer = Timer>>(
         &mut self,
         req: &Msg<'_, '_>,
@@ -465,6 +468,7 @@ impl<S: Set> Gossip<S> {
     }
 
     /// Sends every peer that is on the ring and not suspect the values it has not been sent.
+    #[inline(never)]
     fn flush<W: Workload<Timer = Timer>>(&mut self, cx: &mut Ctx<'_, W>) {
         for k in 0..self.peers.len() {
             let p = self.peers[k] as usize;

@@ -101,6 +101,7 @@ impl Workload for Broadcast {
         Broadcast { gossip: Gossip::new(cx, tuning) }
     }
 
+    #[inline]
     fn on_request(&mut self, req: &Msg<'_, '_>, cx: &mut Ctx<'_, Self>) -> Result<(), Reject> {
         match req.kind {
             "broadcast" => {
