@@ -48,6 +48,11 @@ use crate::time::wheel::TimerId;
 /// several. Keeps lines to about 200 KB even after a long partition.
 pub const MAX_BATCH: usize = 16_384;
 
+/// The most element bytes (by [`Set::size`]) one `gossip` or `sync` message carries; at least
+/// one element goes in each. Integers never reach it before [`MAX_BATCH`]; large elements (a
+/// g-set's JSON) do, which keeps every line far below a node's input bound.
+pub const MAX_BATCH_BYTES: usize = 1 << 20;
+
 /// The most block digests one `sync` lists (about 50 KB); the rest wait for the next window.
 pub const MAX_DIGESTS: usize = 2048;
 
@@ -512,16 +517,17 @@ impl<S: Set> Gossip<S> {
                     b.u64("y", 1);
                 }
                 b.arr("v", |a| {
-                    let mut n = 0;
+                    let (mut n, mut bytes) = (0, 0);
                     for i in first..head {
                         let (x, from) = queue.ring().get(i);
                         if queue.for_peer(from, p) {
-                            if n == MAX_BATCH {
+                            if n == MAX_BATCH || bytes >= MAX_BATCH_BYTES {
                                 end = i;
                                 break;
                             }
                             queue.seen.write(x, a);
                             n += 1;
+                            bytes += queue.seen.size(x);
                         }
                     }
                 });
@@ -744,17 +750,14 @@ impl<S: Set> Gossip<S> {
         self.nums.clear();
         let cut = self.queue.seen.digests(pass.window, MAX_DIGESTS, &mut self.nums);
         let Gossip { names, queue, items, nums, .. } = self;
-        let mut chunks = items.chunks(MAX_BATCH).peekable();
-        while let Some(chunk) = chunks.next() {
-            if chunks.peek().is_none() {
-                break;
-            }
+        let chunks = batches(&queue.seen, items);
+        for chunk in &chunks[..chunks.len().saturating_sub(1)] {
             cx.send(&names[p], SYNC, |b| {
                 b.u64("p", pass.start)
                     .arr("v", |a| chunk.iter().for_each(|&x| queue.seen.write(x, a)));
             });
         }
-        let last = items.chunks(MAX_BATCH).last().unwrap_or(&[]);
+        let last = chunks.last().copied().unwrap_or(&[]);
         cx.send(&names[p], SYNC, |b| {
             b.u64("p", pass.start);
             if !last.is_empty() {
@@ -909,6 +912,24 @@ impl<S: Set> Gossip<S> {
     }
 }
 
+/// `items` cut into messages of at most [`MAX_BATCH`] elements and about [`MAX_BATCH_BYTES`]
+/// (at least one element each).
+fn batches<'a, S: Set>(set: &S, items: &'a [S::Item]) -> Vec<&'a [S::Item]> {
+    let mut out = Vec::new();
+    let (mut start, mut bytes) = (0, 0);
+    for (i, &x) in items.iter().enumerate() {
+        if i > start && (i - start == MAX_BATCH || bytes >= MAX_BATCH_BYTES) {
+            out.push(&items[start..i]);
+            (start, bytes) = (i, 0);
+        }
+        bytes += set.size(x);
+    }
+    if start < items.len() {
+        out.push(&items[start..]);
+    }
+    out
+}
+
 /// How long to wait after the `attempt`-th retransmission (`attempt >= 1`):
 /// `retry * 2^(attempt - 1)`, capped at `cap`, times a jitter factor in `[0.8, 1.2)` drawn
 /// from `unit` (uniform in `[0, 1)`).
@@ -916,4 +937,33 @@ pub fn backoff(retry: Duration, cap: Duration, attempt: u32, unit: f64) -> Durat
     let doublings = attempt.saturating_sub(1).min(16);
     let base = retry.saturating_mul(1 << doublings).min(cap);
     base.mul_f64(0.8 + 0.4 * unit)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::proto::{PADDING, Parser};
+    use crate::workload::broadcast::queue::seen::ValueSet;
+    use crate::workload::g_set::elements::Elements;
+
+    #[test]
+    fn batches_cut_by_count_and_by_bytes() {
+        let ints: Vec<u64> = (0..40_000).collect();
+        let lens: Vec<usize> = batches(&ValueSet::new(), &ints).iter().map(|b| b.len()).collect();
+        assert_eq!(lens, [MAX_BATCH, MAX_BATCH, 40_000 - 2 * MAX_BATCH]);
+        assert!(batches(&ValueSet::new(), &[]).is_empty());
+        // 100 KB elements: eleven to a message (the one that passes 1 MiB is the last in).
+        let mut set = Elements::new();
+        let items: Vec<u64> = (0..30)
+            .map(|k| {
+                let mut line = format!(r#""{k:02}{}""#, "x".repeat(100_000)).into_bytes();
+                let len = line.len();
+                line.resize(len + PADDING, b' ');
+                Parser::new()
+                    .parse_value(&mut line, len, |v| set.read(v.unwrap().unwrap()).unwrap())
+            })
+            .collect();
+        let lens: Vec<usize> = batches(&set, &items).iter().map(|b| b.len()).collect();
+        assert_eq!(lens, [11, 11, 8]);
+    }
 }

@@ -178,6 +178,10 @@ impl Set for Elements {
         }
     }
 
+    fn size(&self, item: u64) -> usize {
+        if item < INTERNED { 8 } else { self.interned[(item & !INTERNED) as usize].len() }
+    }
+
     fn digests(&self, from: u32, max: usize, out: &mut Vec<u64>) -> Option<u32> {
         let start = out.len();
         if from < BLOCKS {

@@ -246,3 +246,24 @@ fn a_lapped_leaf_is_resynchronised_with_json_elements() {
     assert!(stats.passes > 0 && stats.rejoined > 0 && stats.synced > 0, "{stats:?}");
     assert!(c.nodes.iter().all(|h| !h.node.workload().unwrap().busy()), "quiet after the resync");
 }
+
+#[test]
+fn large_elements_travel_in_messages_of_about_a_mebibyte() {
+    let mut c = Cluster::<GSet>::new(3, &["--batch=40"]);
+    let mut all = |_: &str| true;
+    let mut want = Vec::new();
+    for k in 0..40 {
+        let e = format!(r#""{k:02}{}""#, "x".repeat(100_000));
+        c.line(1, &add_line(1, &e), &mut all);
+        want.push(e);
+    }
+    c.advance(Duration::from_secs(20), &mut all);
+    want.sort();
+    for i in 0..3 {
+        assert_eq!(sorted(elements(&parse(c.line(i, &read_line(i), &mut all)))), want, "n{i}");
+    }
+    let longest = c.sent.iter().map(String::len).max().unwrap();
+    assert!(longest < (1 << 20) + 200_000, "{longest} bytes");
+    let data = c.sent.iter().filter(|l| l.contains(r#""type":"gossip""#)).count();
+    assert!(data >= 8, "40 x 100 KB went in several messages each way: {data}");
+}

@@ -70,6 +70,14 @@ pub trait Set: Default + fmt::Debug {
     fn read(&mut self, v: Val<'_, '_>) -> Option<Self::Item>;
     /// Writes `x` as one array element.
     fn write(&self, x: Self::Item, a: &mut ArrWriter<'_>);
+    /// About how many bytes [`Set::write`] takes for `x`: a message stops taking elements
+    /// once it holds [`MAX_BATCH_BYTES`] (sets of integers need not say).
+    ///
+    /// [`MAX_BATCH_BYTES`]: super::gossip::MAX_BATCH_BYTES
+    fn size(&self, x: Self::Item) -> usize {
+        let _ = x;
+        8
+    }
 
     /// Appends `block, digest` for each non-empty block from `from` on, in block order, at
     /// most `max` of them. Returns the first block not listed when the list was cut short.
