@@ -19,9 +19,9 @@ usage: glomers test [maelstrom test flags] [--seed N] [--loss P] [--store DIR | 
                                          plots, diagram, timeline, logs and files)
 
 Flags (same names and defaults as `maelstrom test`):
-  -w, --workload W        echo | unique-ids | broadcast | g-counter | kafka | txn-rw-register
-                          | txn-list-append | lin-kv (lin-kv needs --concurrency a multiple of
-                          2n, as in Maelstrom)
+  -w, --workload W        echo | unique-ids | broadcast | g-counter | pn-counter | g-set | kafka
+                          | txn-rw-register | txn-list-append | lin-kv (lin-kv needs
+                          --concurrency a multiple of 2n, as in Maelstrom)
   --bin FILE              node binary; words after it (or after --) are its arguments
   --node-count N          N nodes named n0..n{N-1} (without it: Maelstrom's five, n1..n5)
   --time-limit S          seconds of client operations (60)
@@ -179,8 +179,8 @@ fn sweep(args: &[String]) -> ExitCode {
             rest.push(a.clone());
         }
     }
-    rest.push("--no-store".into());
-    rest.push("--quiet".into());
+    // Before any `--` or `--bin`: words after those belong to the node.
+    rest.splice(0..0, ["--no-store".to_owned(), "--quiet".to_owned()]);
     let base = match TestOpts::parse(&rest) {
         Ok(o) => o,
         Err(e) => {
@@ -189,7 +189,7 @@ fn sweep(args: &[String]) -> ExitCode {
         }
     };
     let (mut failed, mut total) = (0, 0);
-    let mut worst_mpo: f64 = 0.0;
+    let (mut worst_mpo, mut sum_mpo): (f64, f64) = (0.0, 0.0);
     let count = seeds.end.saturating_sub(seeds.start);
     let mut bar = glomers::sim::progress::Bar::new(!args.iter().any(|a| a == "--quiet"));
     let mut verdicts = [0u64; 3]; // valid, invalid, unknown or error
@@ -215,6 +215,7 @@ fn sweep(args: &[String]) -> ExitCode {
             Ok(o) if o.valid == glomers::sim::workloads::Validity::True => {
                 verdicts[0] += 1;
                 worst_mpo = worst_mpo.max(o.msgs_per_op_servers);
+                sum_mpo += o.msgs_per_op_servers;
             }
             Ok(o) => {
                 failed += 1;
@@ -232,6 +233,9 @@ fn sweep(args: &[String]) -> ExitCode {
         }
     }
     bar.finish();
-    out!("{total} seeds, {failed} failed; worst servers msgs-per-op {worst_mpo:.3}");
+    let mean_mpo = if total > failed { sum_mpo / (total - failed) as f64 } else { 0.0 };
+    out!(
+        "{total} seeds, {failed} failed; servers msgs-per-op worst {worst_mpo:.3}, mean of the valid runs {mean_mpo:.3}"
+    );
     if failed > 0 { ExitCode::FAILURE } else { ExitCode::SUCCESS }
 }

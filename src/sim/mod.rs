@@ -36,6 +36,8 @@ pub const WORKLOADS: &[&str] = &[
     "txn-rw-register",
     "txn-list-append",
     "lin-kv",
+    "g-set",
+    "pn-counter",
 ];
 
 /// Makes the in-process node `i` of a run (for testing other state machines, e.g.
@@ -109,6 +111,8 @@ fn dispatch<B: Backend>(
         "txn-rw-register" => finish(opts, txn::TxnClient::new(opts), backend, wall),
         "txn-list-append" => finish(opts, list_append::ListAppendClient::new(opts), backend, wall),
         "lin-kv" => finish(opts, lin_kv::LinKvClient::new(opts), backend, wall),
+        "g-set" => finish(opts, g_set::GSetClient::default(), backend, wall),
+        "pn-counter" => finish(opts, pn_counter::PnCounterClient::default(), backend, wall),
         w => unreachable!("check_workload accepted `{w}`"),
     }
 }

@@ -3,7 +3,9 @@
 pub mod broadcast;
 pub mod echo;
 pub mod g_counter;
+pub mod g_set;
 pub mod kafka;
+pub mod pn_counter;
 pub mod txn;
 pub mod txn_list_append;
 pub mod unique_ids;
@@ -19,6 +21,8 @@ pub const NAMES: &[&str] = &[
     "kafka",
     "txn-rw-register",
     "txn-list-append",
+    "g-set",
+    "pn-counter",
 ];
 
 /// A fresh node for Maelstrom workload `name`, or `None` if we have no such workload.
@@ -31,6 +35,8 @@ pub fn machine(name: &str, args: Vec<String>, seed: u64) -> Option<Box<dyn Machi
         "kafka" => Box::new(Node::<kafka::Kafka>::new(args, seed)),
         "txn-rw-register" => Box::new(Node::<txn::Txn>::new(args, seed)),
         "txn-list-append" => Box::new(Node::<txn_list_append::TxnListAppend>::new(args, seed)),
+        "pn-counter" => Box::new(Node::<pn_counter::PnCounter>::new(args, seed)),
+        "g-set" => Box::new(Node::<g_set::GSet>::new(args, seed)),
         _ => return None,
     })
 }

@@ -1,5 +1,5 @@
 //! broadcast: 50% broadcasts of 0, 1, 2, ..., 50% reads, one final read per thread, judged
-//! by Jepsen's set-full checker.
+//! by Jepsen's set-full checker (also g-set's, through [`SetOp`]).
 
 use serde::Serialize;
 
@@ -19,6 +19,31 @@ pub enum BValue {
     Broadcast(u64),
     /// `read`: `None` on invocation, the set read on completion.
     Read(Option<Vec<u64>>),
+}
+
+impl SetOp for BValue {
+    fn added(&self) -> Option<u64> {
+        match self {
+            BValue::Broadcast(x) => Some(*x),
+            BValue::Read(_) => None,
+        }
+    }
+
+    fn read(&self) -> Option<&[u64]> {
+        match self {
+            BValue::Read(Some(vals)) => Some(vals),
+            _ => None,
+        }
+    }
+}
+
+/// An operation value that [`set_full`] can judge: broadcast's `broadcast` and g-set's `add`
+/// (Maelstrom maps broadcast's `:broadcast` to set-full's `:add`), and either's `read`.
+pub trait SetOp {
+    /// The element an add (or broadcast) puts in the set.
+    fn added(&self) -> Option<u64>;
+    /// The elements a completed read returned (`None` on invocation and for adds).
+    fn read(&self) -> Option<&[u64]>;
 }
 
 /// The broadcast client workload.
@@ -185,19 +210,20 @@ struct Element {
     last_absent: Option<(usize, u64)>,
 }
 
-/// Jepsen's `set-full` checker (non-linearizable), as Maelstrom configures it for broadcast.
-pub fn set_full(history: &History<BValue>) -> Check {
+/// Jepsen's `set-full` checker (non-linearizable), as Maelstrom configures it for broadcast
+/// and g-set.
+pub fn set_full<V: SetOp>(history: &History<V>) -> Check {
     let mut elements: Vec<Option<Element>> = Vec::new();
     let mut created: Vec<u64> = Vec::new();
     // Invocations by process, to find a read completion's invocation.
-    let mut open: hashbrown::HashMap<usize, &Op<BValue>> = hashbrown::HashMap::new();
+    let mut open: hashbrown::HashMap<usize, &Op<V>> = hashbrown::HashMap::new();
     let mut present = Vec::<bool>::new();
     for op in &history.ops {
-        match (op.kind, &op.value) {
-            (OpType::Invoke, v) => {
+        match (op.kind, op.value.added(), op.value.read()) {
+            (OpType::Invoke, added, _) => {
                 open.insert(op.process, op);
-                if let BValue::Broadcast(x) = v {
-                    let x = *x as usize;
+                if let Some(x) = added {
+                    let x = x as usize;
                     if x >= elements.len() {
                         elements.resize(x + 1, None);
                     }
@@ -207,13 +233,13 @@ pub fn set_full(history: &History<BValue>) -> Check {
                     }
                 }
             }
-            (OpType::Ok, BValue::Broadcast(x)) => {
+            (OpType::Ok, Some(x), _) => {
                 open.remove(&op.process);
-                if let Some(Some(e)) = elements.get_mut(*x as usize) {
+                if let Some(Some(e)) = elements.get_mut(x as usize) {
                     e.known.get_or_insert((op.index, op.time));
                 }
             }
-            (OpType::Ok, BValue::Read(Some(vals))) => {
+            (OpType::Ok, None, Some(vals)) => {
                 let Some(inv) = open.remove(&op.process) else { continue };
                 present.clear();
                 present.resize(elements.len(), false);

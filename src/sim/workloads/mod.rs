@@ -8,9 +8,11 @@ pub mod broadcast;
 pub mod cycle;
 pub mod echo;
 pub mod g_counter;
+pub mod g_set;
 pub mod kafka;
 pub mod lin_kv;
 pub mod list_append;
+pub mod pn_counter;
 pub mod txn;
 pub mod unique_ids;
 
@@ -93,8 +95,8 @@ impl RpcResult<'_, '_, '_> {
         }
     }
 
-    /// The mapping for workloads without `with-errors` (g-counter): every error or timeout
-    /// is an indeterminate `info`.
+    /// The mapping for workloads without `with-errors` (the counters, g-set): every error or
+    /// timeout is an indeterminate `info`.
     pub fn indeterminate<V>(&self, value: V) -> Option<Step<V>> {
         match self {
             RpcResult::Reply(_) => None,
