@@ -19,7 +19,10 @@
 //! same 256 KiB pipes as the node. The report gives the ratio against both; the second is the
 //! stricter and the one quoted.
 //!
-//! Run: `cargo bench --bench throughput` (add `-- --lines N` to change the count).
+//! Run: `cargo bench --bench throughput` (add `-- --lines N` to change the count). With
+//! `-- --baseline DIR`, the `glomers-echo` and `glomers-broadcast` binaries in `DIR` (another
+//! build, e.g. of the main branch) run in the same interleaved rounds as a fourth program, so
+//! the two builds are compared under the same load: each gets its own line of figures.
 
 use std::io::{BufRead, BufWriter, Read, Write};
 use std::process::{Command, Stdio};
@@ -130,6 +133,12 @@ fn main() {
         .unwrap_or(1_000_000);
     // `cargo test --benches` runs bench binaries with `--test`-like flags: do a tiny run.
     let n = if args.iter().any(|a| a == "--test") { 1_000 } else { n };
+    let baseline = args
+        .iter()
+        .position(|a| a == "--baseline")
+        .and_then(|i| args.get(i + 1))
+        .map(std::path::PathBuf::from);
+    let other = |name: &str| baseline.as_ref().map(|d| d.join(name));
 
     // Every line is what Maelstrom itself sends: the network's message `id` first, then
     // `src`, `dest` and `body`; a client request's body holds its own fields, then `type`,
@@ -145,7 +154,7 @@ fn main() {
         );
         echo.push(b'\n');
     }
-    compare("echo", ECHO, n, 1, echo);
+    compare("echo", ECHO, other("glomers-echo"), n, 1, echo);
 
     let mut bcast = Vec::with_capacity(n * 90);
     bcast.extend_from_slice(init);
@@ -160,32 +169,63 @@ fn main() {
         );
         bcast.push(b'\n');
     }
-    compare("broadcast", BROADCAST, n, 2, bcast);
+    compare("broadcast", BROADCAST, other("glomers-broadcast"), n, 2, bcast);
 }
 
-/// Runs the pass-through (default pipes, then 256 KiB pipes) and `node` in [`ROUNDS`]
-/// interleaved rounds on `input` (`n` requests after `setup` setup lines), and prints the
-/// best time of each, the ratio of the bests, and the spread of the per-round ratios (each
-/// round's node run against the 256 KiB pass-through run just before it, so a slow spell on
-/// this shared machine hits both sides of a pair alike).
-fn compare(name: &str, node: &str, n: usize, setup: usize, input: Vec<u8>) {
+/// One node program's figures over the rounds.
+struct Node {
+    label: String,
+    path: std::path::PathBuf,
+    best: Duration,
+    /// Its run with the least CPU time.
+    cpu: Option<Cost>,
+    /// Per-round ratios against the 256 KiB pass-through run of the same round.
+    paired: Vec<f64>,
+}
+
+/// Runs the pass-through (default pipes, then 256 KiB pipes), `node` and, if given, the
+/// `baseline` node in [`ROUNDS`] interleaved rounds on `input` (`n` requests after `setup`
+/// setup lines), and prints for each node the best time, the ratio of the bests, and the
+/// spread of the per-round ratios (each round's node run against the 256 KiB pass-through run
+/// of its round, so a slow spell on this shared machine hits both sides of a pair alike).
+fn compare(
+    name: &str,
+    node: &str,
+    baseline: Option<std::path::PathBuf>,
+    n: usize,
+    setup: usize,
+    input: Vec<u8>,
+) {
     let input = std::sync::Arc::new(input);
     let me = std::env::current_exe().expect("own path");
-    let mut best_node = Duration::MAX;
     let mut best_pass = Duration::MAX;
     let mut best_big = Duration::MAX;
     // The runs with the least CPU time (user + system) of the 256 KiB pass-through and the
-    // node, with their user/system split.
+    // nodes, with their user/system split.
     let mut cpu_big: Option<Cost> = None;
-    let mut cpu_node: Option<Cost> = None;
     let cpu = |c: &Cost| c.user + c.sys;
     let keep_least = |slot: &mut Option<Cost>, c: Cost| {
         if slot.is_none_or(|s| cpu(&c) < cpu(&s)) {
             *slot = Some(c);
         }
     };
-    let mut paired = Vec::with_capacity(ROUNDS);
-    for _ in 0..ROUNDS {
+    let mut nodes = vec![Node {
+        label: name.to_owned(),
+        path: node.into(),
+        best: Duration::MAX,
+        cpu: None,
+        paired: Vec::new(),
+    }];
+    if let Some(path) = baseline {
+        nodes.push(Node {
+            label: format!("{name} (baseline {})", path.display()),
+            path,
+            best: Duration::MAX,
+            cpu: None,
+            paired: Vec::new(),
+        });
+    }
+    for round in 0..ROUNDS {
         let (c, lines) = run(Command::new(&me).env("GLOMERS_PASSTHROUGH", "1"), &input);
         assert_eq!(lines, n + setup, "pass-through echoes every line");
         best_pass = best_pass.min(c.wall);
@@ -193,12 +233,50 @@ fn compare(name: &str, node: &str, n: usize, setup: usize, input: Vec<u8>) {
         assert_eq!(lines, n + setup, "pass-through echoes every line");
         best_big = best_big.min(big.wall);
         keep_least(&mut cpu_big, big);
-        let (c, lines) = run(&mut Command::new(node), &input);
-        assert_eq!(lines, n + setup, "the node answers every line");
-        best_node = best_node.min(c.wall);
-        keep_least(&mut cpu_node, c);
-        paired.push(big.wall.as_secs_f64() / c.wall.as_secs_f64());
+        // Alternate which build goes first, so neither always follows the pass-through.
+        let k = nodes.len();
+        for j in 0..k {
+            let node = &mut nodes[(j + round) % k];
+            let (c, lines) = run(&mut Command::new(&node.path), &input);
+            assert_eq!(lines, n + setup, "the node answers every line");
+            node.best = node.best.min(c.wall);
+            keep_least(&mut node.cpu, c);
+            node.paired.push(big.wall.as_secs_f64() / c.wall.as_secs_f64());
+        }
     }
+    if let [node, base] = &nodes[..] {
+        // The two builds head to head: each round's runs of both, back to back.
+        let mut head: Vec<f64> = base.paired.iter().zip(&node.paired).map(|(b, n)| n / b).collect();
+        head.sort_by(f64::total_cmp);
+        println!(
+            "throughput/{name}: this build against the baseline, paired rounds (its throughput / \
+             the baseline's): median {:.2}, range {:.2}-{:.2}, ahead in {} of {ROUNDS}",
+            head[head.len() / 2],
+            head[0],
+            head[head.len() - 1],
+            head.iter().filter(|&&r| r > 1.0).count(),
+        );
+    }
+    for node in &mut nodes {
+        report(n, setup, &input, node, best_pass, best_big, cpu_big);
+    }
+}
+
+/// Prints one node's figures against the pass-through's.
+#[allow(clippy::too_many_arguments)]
+fn report(
+    n: usize,
+    setup: usize,
+    input: &[u8],
+    node: &mut Node,
+    best_pass: Duration,
+    best_big: Duration,
+    cpu_big: Option<Cost>,
+) {
+    let cpu = |c: &Cost| c.user + c.sys;
+    let (best_node, cpu_node) = (node.best, node.cpu);
+    let name = &node.label;
+    let paired = &mut node.paired;
     paired.sort_by(f64::total_cmp);
     let rate = |t: Duration| n as f64 / t.as_secs_f64();
     println!(

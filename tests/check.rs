@@ -122,8 +122,16 @@ fn recheck(
     assert!(again.contains("\"net\":null") && again.contains("\"trace_hash\":null"), "{again}");
     assert!(again.contains("\"command\":\"glomers check -w"), "{again}");
 
-    // From Maelstrom's history.edn, print only.
-    let edn = dir.join("history.edn");
+    // From the history.edn the bench wrote with the run, print only.
+    let ours = dir.join("history.edn");
+    let mut args = vec!["check", "-w", workload, ours.to_str().unwrap()];
+    args.extend_from_slice(models);
+    let (code, out, err) = glomers(&args);
+    assert_eq!(code, run_code, "{name} the run's history.edn: {out}{err}");
+    assert_eq!(verdict_lines(&out), verdict_lines(run_stdout), "{name} the run's history.edn");
+
+    // From the same history written in Maelstrom's shapes, print only.
+    let edn = dir.join("history-maelstrom.edn");
     std::fs::write(&edn, as_edn(workload, &std::fs::read_to_string(&jsonl).unwrap())).unwrap();
     let mut args = vec!["check", "-w", workload, edn.to_str().unwrap()];
     args.extend_from_slice(models);

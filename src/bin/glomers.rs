@@ -30,8 +30,8 @@ usage: glomers test [maelstrom test flags] [--seed N] [--loss P] [--store DIR | 
                                          plots, diagram, timeline, logs and files)
 
 Flags (same names and defaults as `maelstrom test`):
-  -w, --workload W        echo | unique-ids | broadcast | g-counter | kafka | txn-rw-register
-                          | txn-list-append | g-set | pn-counter | lin-kv (lin-kv needs
+  -w, --workload W        echo | unique-ids | broadcast | g-counter | pn-counter | g-set | kafka
+                          | txn-rw-register | txn-list-append | lin-kv (lin-kv needs
                           --concurrency a multiple of 2n, as in Maelstrom)
   --bin FILE              node binary; words after it (or after --) are its arguments
   --node-count N          N nodes named n0..n{N-1} (without it: Maelstrom's five, n1..n5)
@@ -53,6 +53,10 @@ Ours:
   --search-budget N       lin-kv: states the linearizability search may explore per key
                           before that key's verdict is unknown (10000000)
   --store DIR             results directory root (store); --no-store writes nothing
+  --diagram-from S, --diagram-to S
+                          messages.svg draws messages sent in this window of test time
+  --diagram-messages N    messages.svg draws at most the first N of them (10000)
+  --quiet                 no progress bar (it shows only when stderr is a terminal)
 Serve:
   --store DIR             the results store to show (store)
   --port N                port (8080; 0 picks a free one)
@@ -220,7 +224,21 @@ fn sweep(args: &[String]) -> ExitCode {
     };
     let (mut failed, mut total) = (0, 0);
     let (mut worst_mpo, mut sum_mpo): (f64, f64) = (0.0, 0.0);
+    let count = seeds.end.saturating_sub(seeds.start);
+    let mut bar = glomers::sim::progress::Bar::new(!args.iter().any(|a| a == "--quiet"));
+    let mut verdicts = [0u64; 3]; // valid, invalid, unknown or error
     for seed in seeds {
+        if bar.is_on() {
+            let line = format!(
+                "{} seed {seed} ({total}/{count} done): {} valid, {} invalid, {} unknown; {:.1} s",
+                glomers::sim::progress::gauge(total as f64 / count.max(1) as f64, 24),
+                verdicts[0],
+                verdicts[1],
+                verdicts[2],
+                bar.elapsed()
+            );
+            bar.draw(&line);
+        }
         let opts = if faults {
             glomers::sim::scenario::with_faults(&base, seed)
         } else {
@@ -229,19 +247,26 @@ fn sweep(args: &[String]) -> ExitCode {
         total += 1;
         match glomers::sim::run(&opts) {
             Ok(o) if o.valid == glomers::sim::workloads::Validity::True => {
+                verdicts[0] += 1;
                 worst_mpo = worst_mpo.max(o.msgs_per_op_servers);
                 sum_mpo += o.msgs_per_op_servers;
             }
             Ok(o) => {
                 failed += 1;
+                verdicts
+                    [if o.valid == glomers::sim::workloads::Validity::False { 1 } else { 2 }] += 1;
+                bar.finish();
                 out!("seed {seed}: {} -> {}", o.valid, opts.command_line());
             }
             Err(e) => {
                 failed += 1;
+                verdicts[2] += 1;
+                bar.finish();
                 out!("seed {seed}: error {e}");
             }
         }
     }
+    bar.finish();
     let mean_mpo = if total > failed { sum_mpo / (total - failed) as f64 } else { 0.0 };
     out!(
         "{total} seeds, {failed} failed; servers msgs-per-op worst {worst_mpo:.3}, mean of the valid runs {mean_mpo:.3}"

@@ -11,7 +11,11 @@
 //!   (queued bytes plus any already-written prefix not yet reclaimed: those pages are resident
 //!   too) the loop stops reading stdin (timers still run), resuming below [`OUT_LOW_WATER`].
 //!   Memory is therefore bounded by the input buffer, plus the high-water mark, plus the output
-//!   of one input line or timer round.
+//!   of one input line or timer round. The marks are small (4 MiB and 2 MiB) because the
+//!   pipes already buffer (256 KiB each way) and a reader that keeps up never lets the backlog
+//!   near them; a stalled reader then costs 4 MiB, not a growing buffer. A buffer that one
+//!   large output (a long line's reply) grew past [`OUT_SHRINK_ABOVE`] is given back once it
+//!   has been written.
 //! - **Pipes** on stdin and stdout are grown to [`PIPE_CAPACITY`] (256 KiB) when smaller, so
 //!   the node and its peer process block on each other less often.
 //! - **Timeouts** come from the node's timer wheel ([`Machine::poll_timeout`]).
@@ -34,10 +38,17 @@ use self::framer::{DEFAULT_MAX_LINE, Frame, Framer};
 use crate::node::{Machine, Output};
 use crate::time::Instant;
 
-/// Stop reading stdin while more than this many output bytes wait for stdout (64 MiB).
-pub const OUT_HIGH_WATER: usize = 64 << 20;
-/// Resume reading stdin once the output backlog is below this (8 MiB).
-pub const OUT_LOW_WATER: usize = 8 << 20;
+/// Stop reading stdin while the output buffer spans more than this (4 MiB): about 70,000
+/// short replies, sixteen times the pipe. Throughput does not need more (a reader that keeps
+/// up keeps the backlog near zero), and a stalled reader costs no more than this.
+pub const OUT_HIGH_WATER: usize = 4 << 20;
+/// Resume reading stdin once the output buffer spans less than this (2 MiB): half the
+/// high-water mark, so a paused node goes back to work as soon as the reader has taken the
+/// first half (which `flush` then reclaims) rather than idling until the buffer is empty.
+pub const OUT_LOW_WATER: usize = 2 << 20;
+/// An output buffer with more capacity than this (16 MiB, from one large output) is shrunk to
+/// [`OUT_HIGH_WATER`] once everything in it has been written.
+pub const OUT_SHRINK_ABOVE: usize = 16 << 20;
 
 const STDIN: Token = Token(0);
 const STDOUT: Token = Token(1);
@@ -304,6 +315,9 @@ impl<'m> Driver<'m> {
         if self.written == self.out.msgs.len() {
             self.out.msgs.clear();
             self.written = 0;
+            if self.out.msgs.capacity() > OUT_SHRINK_ABOVE {
+                self.out.msgs.shrink_to(self.config.out_high_water);
+            }
         } else if self.written > (1 << 20) && self.written * 2 > self.out.msgs.len() {
             // Reclaim the written prefix so the buffer does not creep.
             self.out.msgs.drain(..self.written);

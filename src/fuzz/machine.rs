@@ -17,7 +17,7 @@
 //! - if it is an error, carry an integer `code` and a string `text`;
 //! - keep the workload's promises: an echo echoes what was sent, generated ids are unique,
 //!   a g-counter read is at least the sum of acknowledged adds, a broadcast read holds every
-//!   acknowledged value, kafka offsets are unique per key and polls return what was
+//!   acknowledged value (a g-set read every acknowledged integer element), kafka offsets are unique per key and polls return what was
 //!   acknowledged at each offset, a txn reply matches its request and reads its own writes.
 //!
 //! A timer that stays due after [`Machine::handle_timeout`] (a driver would spin) fails too.
@@ -63,8 +63,16 @@ impl Setup {
         let b = src.u8();
         let n = 1 + usize::from(b % 5);
         let me = usize::from(b / 5) % n;
-        const ARGS: [&[&str]; 6] =
-            [&[], &[], &["low-latency"], &["frugal"], &["--flush-ms=0"], &["--flush-ms", "1", "x"]];
+        // `--ring=2`: broadcast's smallest ring, so scripts lap peers and resync them.
+        const ARGS: [&[&str]; 7] = [
+            &[],
+            &[],
+            &["low-latency"],
+            &["frugal"],
+            &["--flush-ms=0"],
+            &["--flush-ms", "1", "x"],
+            &["--ring=2"],
+        ];
         let args = ARGS[src.below(ARGS.len())].iter().map(|s| (*s).to_owned()).collect();
         let seed = u64::from(src.u8());
         let node_ids: Vec<String> = (0..n).map(|i| format!("n{i}")).collect();
@@ -97,8 +105,13 @@ pub fn run(workload: &str, data: &[u8]) -> Result<Summary, Violation> {
 enum Memo {
     Echo(Vec<u8>),
     Add(u64),
+    /// A g-set `add` of an integer element.
+    Element(u64),
     Broadcast(u64),
-    Send { key: String, msg: Vec<u8> },
+    Send {
+        key: String,
+        msg: Vec<u8>,
+    },
     Txn(Vec<(bool, i64, Option<i64>)>),
 }
 
@@ -598,6 +611,9 @@ impl Checker {
                     .filter_map(|m| if let Memo::Add(d) = m { Some(*d) } else { None })
                     .min();
                 self.acked_sum += u128::from(least.unwrap_or(0));
+                if let Some(Memo::Element(v)) = one {
+                    self.acked_values.insert(v);
+                }
             }
             ("read_ok", "g-counter") => {
                 let v = msg.u64("value").map_err(|e| e.to_string())?;
@@ -610,9 +626,10 @@ impl Checker {
                     self.acked_values.insert(v);
                 }
             }
-            ("read_ok", "broadcast") => {
+            ("read_ok", "broadcast" | "g-set") => {
+                let field = if self.workload == "g-set" { "value" } else { "messages" };
                 let have: HashSet<u64> = msg
-                    .arr("messages")
+                    .arr(field)
                     .map_err(|e| e.to_string())?
                     .iter()
                     .filter_map(|v| v.as_u64())
@@ -697,7 +714,10 @@ impl Checker {
 fn memo_of(msg: &Msg<'_, '_>) -> Option<Memo> {
     Some(match msg.kind {
         "echo" => Memo::Echo(encode(msg.get("echo")?)),
-        "add" => Memo::Add(msg.u64("delta").ok()?),
+        "add" => match msg.get("element") {
+            Some(e) => Memo::Element(e.as_u64()?),
+            None => Memo::Add(msg.u64("delta").ok()?),
+        },
         "broadcast" => Memo::Broadcast(msg.u64("message").ok()?),
         "send" => Memo::Send { key: msg.str("key").ok()?.to_owned(), msg: encode(msg.get("msg")?) },
         "txn" => {

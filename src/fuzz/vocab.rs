@@ -10,6 +10,8 @@ use crate::proto::encode::{write_i64, write_str, write_u64};
 pub(super) enum F {
     /// Any non-negative integer, extremes included.
     U64,
+    /// Any integer, negative and extremes included.
+    I64,
     /// A small non-negative integer (positions, sequence numbers), sometimes an extreme.
     Small,
     /// Any JSON value.
@@ -83,9 +85,73 @@ pub(super) fn vocab(name: &str) -> Vocab {
                     ],
                 ),
                 ("gossip_ack", &[("a", F::Small)]),
+                (
+                    "gossip",
+                    &[
+                        ("s", F::Small),
+                        ("e", F::Small),
+                        ("a", F::Small),
+                        ("v", F::U64s),
+                        ("y", F::Small),
+                    ],
+                ),
+                ("sync", &[("p", F::Small), ("v", F::U64s)]),
+                ("sync", &[("p", F::Small), ("f", F::Small), ("d", F::Smalls), ("t", F::Small)]),
+                ("sync", &[("p", F::Small), ("v", F::U64s), ("f", F::Small), ("d", F::Smalls)]),
+                (
+                    "sync_have",
+                    &[("p", F::Small), ("f", F::Small), ("h", F::Smalls), ("n", F::Small)],
+                ),
+                ("sync_have", &[("p", F::Small), ("f", F::Small), ("h", F::Smalls)]),
             ],
         },
         "g-counter" => Vocab { client: &[("add", &[("delta", F::U64)]), ("read", &[])], peer: &[] },
+        "pn-counter" => Vocab {
+            client: &[("add", &[("delta", F::I64)]), ("read", &[])],
+            peer: &[
+                ("pn_state", &[("inc", F::Smalls), ("dec", F::Smalls)]),
+                ("pn_state", &[("inc", F::Smalls), ("dec", F::Smalls), ("r", F::Small)]),
+            ],
+        },
+        "g-set" => Vocab {
+            client: &[
+                ("add", &[("element", F::Any)]),
+                ("add", &[("element", F::Small)]),
+                ("read", &[]),
+            ],
+            peer: &[
+                ("gossip", &[("s", F::Small), ("e", F::Small), ("a", F::Small), ("v", F::U64s)]),
+                (
+                    "gossip",
+                    &[
+                        ("s", F::Small),
+                        ("e", F::Small),
+                        ("a", F::Small),
+                        ("v", F::U64s),
+                        ("r", F::Small),
+                    ],
+                ),
+                ("gossip_ack", &[("a", F::Small)]),
+                (
+                    "gossip",
+                    &[
+                        ("s", F::Small),
+                        ("e", F::Small),
+                        ("a", F::Small),
+                        ("v", F::U64s),
+                        ("y", F::Small),
+                    ],
+                ),
+                ("sync", &[("p", F::Small), ("v", F::U64s)]),
+                ("sync", &[("p", F::Small), ("f", F::Small), ("d", F::Smalls), ("t", F::Small)]),
+                ("sync", &[("p", F::Small), ("v", F::U64s), ("f", F::Small), ("d", F::Smalls)]),
+                (
+                    "sync_have",
+                    &[("p", F::Small), ("f", F::Small), ("h", F::Smalls), ("n", F::Small)],
+                ),
+                ("sync_have", &[("p", F::Small), ("f", F::Small), ("h", F::Smalls)]),
+            ],
+        },
         "kafka" => Vocab {
             client: &[
                 ("send", &[("key", F::Key), ("msg", F::Any)]),
@@ -237,6 +303,7 @@ impl Gen<'_, '_> {
     pub(super) fn value(&mut self, f: F, out: &mut Vec<u8>) {
         match f {
             F::U64 => write_u64(out, self.u64()),
+            F::I64 => write_i64(out, self.i64()),
             F::Small => write_u64(out, self.small()),
             F::Any => self.any(0, out),
             F::Key => self.key(out),

@@ -19,6 +19,7 @@ use std::time::Duration;
 use hashbrown::HashMap;
 
 use super::history::{History, Op, OpType};
+use super::journal::Journal;
 use super::nemesis::{self, Shape};
 use super::net::{Addr, Net, NetStats};
 use super::opts::TestOpts;
@@ -179,11 +180,13 @@ pub struct RunData<V> {
     pub net_log: Vec<String>,
     /// The run was aborted (init failed, ...): why.
     pub aborted: Option<String>,
+    /// The messages the space-time diagram draws (empty unless results are stored).
+    pub journal: Journal,
 }
 
 impl<V> RunData<V> {
-    /// The data of a run known only by its history (a stored history judged again): no
-    /// network totals, partitions, logs or trace; the duration is the last entry's time.
+    /// The data of a run known only by its history (for judging a stored history again):
+    /// no network totals, partitions, logs or journal.
     pub fn from_history(history: History<V>) -> RunData<V> {
         let duration = Duration::from_nanos(history.ops.last().map_or(0, |o| o.time));
         RunData {
@@ -196,6 +199,7 @@ impl<V> RunData<V> {
             duration,
             net_log: Vec::new(),
             aborted: None,
+            journal: Journal::default(),
         }
     }
 }
@@ -239,6 +243,8 @@ pub struct Engine<'o, W: ClientWorkload, B: Backend> {
     net_log: Vec<String>,
     aborted: Option<String>,
     final_cap_hit: bool,
+    /// Completions so far: ok, fail, info (for the progress bar).
+    done_counts: [u64; 3],
 }
 
 impl<'o, W: ClientWorkload, B: Backend> Engine<'o, W, B> {
@@ -267,8 +273,10 @@ impl<'o, W: ClientWorkload, B: Backend> Engine<'o, W, B> {
                 deferred: None,
             })
             .collect();
+        let mut net = Net::new(nodes.len(), opts.latency, opts.latency_dist, opts.loss, net_rng);
+        net.journal = Journal::new(opts.diagram, opts.store.is_some());
         Engine {
-            net: Net::new(nodes.len(), opts.latency, opts.latency_dist, opts.loss, net_rng),
+            net,
             logs: vec![Vec::new(); nodes.len()],
             dead: vec![false; nodes.len()],
             nodes,
@@ -301,6 +309,7 @@ impl<'o, W: ClientWorkload, B: Backend> Engine<'o, W, B> {
             net_log: Vec::new(),
             aborted: None,
             final_cap_hit: false,
+            done_counts: [0; 3],
         }
     }
 
@@ -395,6 +404,7 @@ impl<'o, W: ClientWorkload, B: Backend> Engine<'o, W, B> {
             duration: self.now.saturating_since(self.t0),
             net_log: self.net_log,
             aborted: self.aborted,
+            journal: std::mem::take(&mut self.net.journal),
         };
         (data, self.workload, self.backend)
     }
@@ -442,6 +452,7 @@ impl<'o, W: ClientWorkload, B: Backend> Engine<'o, W, B> {
     fn start_main(&mut self) {
         self.phase = Phase::Main;
         self.t0 = self.now;
+        self.net.journal.start_main(self.t0);
         let limit = self.t0 + Duration::from_secs(self.opts.time_limit);
         self.schedule(limit, Ev::TimeLimit);
         if self.opts.rate > 0.0 {
@@ -454,8 +465,7 @@ impl<'o, W: ClientWorkload, B: Backend> Engine<'o, W, B> {
     }
 
     fn event_loop(&mut self) {
-        let mut last_progress = std::time::Instant::now();
-        let wall_start = last_progress;
+        let mut bar = super::progress::Bar::new(!self.opts.quiet);
         while self.phase != Phase::Done {
             let next_ev = self.events.peek().map(|Reverse((t, _, _))| *t);
             let next_timer = self.backend.next_timer();
@@ -496,18 +506,32 @@ impl<'o, W: ClientWorkload, B: Backend> Engine<'o, W, B> {
                     break;
                 }
             }
-            if !self.opts.quiet && last_progress.elapsed() > Duration::from_secs(2) {
-                last_progress = std::time::Instant::now();
-                eprintln!(
-                    "[glomers] t={:.1}s phase={:?} ops={} msgs={} wall={:.1}s",
-                    self.secs(self.now),
-                    self.phase,
-                    self.history.invocations(),
-                    self.net.stats.all.msg_count,
-                    wall_start.elapsed().as_secs_f64()
-                );
+            if bar.is_on() && bar.due() {
+                let line = self.progress_line(bar.elapsed());
+                bar.draw(&line);
             }
         }
+        bar.finish();
+    }
+
+    /// The progress bar's line: test time against the test's length, operations so far and
+    /// how they completed.
+    fn progress_line(&self, wall: f64) -> String {
+        let total =
+            self.opts.time_limit as f64 + if self.workload.final_phase() { 10.0 } else { 0.0 };
+        let t = if self.phase == Phase::Init || self.phase == Phase::Setup {
+            0.0
+        } else {
+            self.secs(self.now)
+        };
+        let [ok, fail, info] = self.done_counts;
+        format!(
+            "{} {t:.1} / {total:.0} s test time, {}: {} ops ({ok} ok, {fail} fail, {info} info), {} msgs, {wall:.1} s wall",
+            super::progress::gauge(t / total.max(1.0), 24),
+            format!("{:?}", self.phase).to_lowercase(),
+            self.history.invocations(),
+            self.net.stats.all.msg_count,
+        )
     }
 
     fn handle(&mut self, ev: Ev) {
@@ -665,6 +689,11 @@ impl<'o, W: ClientWorkload, B: Backend> Engine<'o, W, B> {
                     error: done.error,
                     is_final: running.is_final,
                 });
+                self.done_counts[match done.kind {
+                    OpType::Ok => 0,
+                    OpType::Fail => 1,
+                    _ => 2,
+                }] += 1;
                 if done.kind == OpType::Info {
                     self.threads[t].process += self.threads.len();
                     if !self.workload.reusable_client() {

@@ -10,13 +10,16 @@ pub mod check;
 pub mod engine;
 pub mod history;
 pub mod inproc;
+pub mod journal;
 pub mod nemesis;
 pub mod net;
 pub mod opts;
 pub mod process;
+pub mod progress;
 pub mod report;
 pub mod scenario;
 pub mod services;
+pub mod views;
 pub mod workloads;
 
 use self::engine::{Backend, Engine};
@@ -33,9 +36,9 @@ pub const WORKLOADS: &[&str] = &[
     "kafka",
     "txn-rw-register",
     "txn-list-append",
+    "lin-kv",
     "g-set",
     "pn-counter",
-    "lin-kv",
 ];
 
 /// Makes the in-process node `i` of a run (for testing other state machines, e.g.
@@ -108,9 +111,9 @@ fn dispatch<B: Backend>(
         "kafka" => finish(opts, kafka::KafkaClient::new(opts), backend, wall),
         "txn-rw-register" => finish(opts, txn::TxnClient::new(opts), backend, wall),
         "txn-list-append" => finish(opts, list_append::ListAppendClient::new(opts), backend, wall),
+        "lin-kv" => finish(opts, lin_kv::LinKvClient::new(opts), backend, wall),
         "g-set" => finish(opts, g_set::GSetClient::default(), backend, wall),
         "pn-counter" => finish(opts, pn_counter::PnCounterClient::default(), backend, wall),
-        "lin-kv" => finish(opts, lin_kv::LinKvClient::new(opts), backend, wall),
         w => unreachable!("check_workload accepted `{w}`"),
     }
 }
@@ -120,7 +123,10 @@ fn finish<W: ClientWorkload, B: Backend>(
     workload: W,
     backend: B,
     wall: std::time::Instant,
-) -> Result<Outcome, String> {
+) -> Result<Outcome, String>
+where
+    W::Value: Send + Sync + 'static,
+{
     let (data, workload, _backend) = Engine::new(opts, workload, backend).run();
     Ok(report::judge(opts, &workload, data, wall.elapsed()))
 }

@@ -13,6 +13,7 @@ use std::collections::BinaryHeap;
 
 use serde::Serialize;
 
+use super::journal::{DropReason, Journal};
 use super::opts::LatencyDist;
 use crate::rng::Rng;
 use crate::time::Instant;
@@ -118,6 +119,8 @@ pub struct Net {
     next_id: u64,
     /// Journal totals so far.
     pub stats: NetStats,
+    /// The messages the space-time diagram will draw (off unless results are stored).
+    pub journal: Journal,
 }
 
 impl Net {
@@ -133,6 +136,7 @@ impl Net {
             rng,
             next_id: 0,
             stats: NetStats::default(),
+            journal: Journal::default(),
         }
     }
 
@@ -188,9 +192,11 @@ impl Net {
             c.send_count += 1;
             c.msg_count += 1;
         }
+        self.journal.sent(now, id, src, dest, &line);
         let between_nodes = matches!((src, dest), (Addr::Node(_), Addr::Node(_)));
         if between_nodes && self.loss > 0.0 && self.rng.chance(self.loss) {
             self.stats.dropped_loss += 1;
+            self.journal.dropped(now, id, DropReason::Loss);
             return None;
         }
         let latency = if client { 0 } else { self.draw_latency() };
@@ -214,6 +220,7 @@ impl Net {
             };
             if cut {
                 self.stats.dropped_partition += 1;
+                self.journal.dropped(now, p.id, DropReason::Partition);
                 continue;
             }
             let at = p.deadline.max(now);
@@ -228,6 +235,7 @@ impl Net {
     pub fn deliver(&mut self, now: Instant, dest: Addr) -> (Option<Packet>, Option<Instant>) {
         let p = self.inboxes.get_mut(&dest).and_then(|i| i.holding.take());
         if let Some(p) = &p {
+            self.journal.delivered(now, p.id);
             let client = p.src.is_client() || p.dest.is_client();
             self.stats.all.recv_count += 1;
             if client {

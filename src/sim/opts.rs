@@ -99,6 +99,9 @@ pub struct TestOpts {
     pub store: Option<PathBuf>,
     /// `--quiet`: no progress on stderr.
     pub quiet: bool,
+    /// `--diagram-from S`, `--diagram-to S`, `--diagram-messages N`: which messages the
+    /// space-time diagram (`messages.svg`) draws (ours).
+    pub diagram: super::journal::Window,
 }
 
 impl Default for TestOpts {
@@ -129,6 +132,7 @@ impl Default for TestOpts {
             loss: 0.0,
             store: Some(PathBuf::from("store")),
             quiet: false,
+            diagram: super::journal::Window::default(),
         }
     }
 }
@@ -221,6 +225,15 @@ impl TestOpts {
             s += &format!(" --loss {}", self.loss);
         }
         s += &format!(" --seed {}", self.seed);
+        if let Some(f) = self.diagram.from {
+            s += &format!(" --diagram-from {f}");
+        }
+        if let Some(t) = self.diagram.to {
+            s += &format!(" --diagram-to {t}");
+        }
+        if self.diagram.cap != super::journal::DEFAULT_CAP {
+            s += &format!(" --diagram-messages {}", self.diagram.cap);
+        }
         if !self.bin_args.is_empty() {
             s += " --";
             for a in &self.bin_args {
@@ -361,7 +374,15 @@ impl TestOpts {
                 "--store" => o.store = Some(PathBuf::from(value)),
                 "--no-store" => o.store = None,
                 "--quiet" => o.quiet = true,
+                "--diagram-from" => o.diagram.from = Some(float(&value)?),
+                "--diagram-to" => o.diagram.to = Some(float(&value)?),
+                "--diagram-messages" => o.diagram.cap = num(&value)? as usize,
                 f => return err(format!("unknown option {f}")),
+            }
+        }
+        if let (Some(f), Some(t)) = (o.diagram.from, o.diagram.to) {
+            if t < f {
+                return err(format!("--diagram-to {t} is before --diagram-from {f}"));
             }
         }
         Ok(o)
@@ -392,7 +413,8 @@ mod tests {
         let o = parse(
             "-w broadcast --bin ./node extra --node-count 25 --time-limit 20 --rate 100 \
              --latency 100 --latency-dist exponential --nemesis partition --concurrency 2n \
-             --topology tree4 --availability total --seed 9 --loss 0.1 -- --weird",
+             --topology tree4 --availability total --seed 9 --loss 0.1 --diagram-from 2 \
+             --diagram-to 3.5 --diagram-messages 50 -- --weird",
         )
         .unwrap();
         assert_eq!(o.bin_args, ["extra", "--weird"]);
@@ -401,6 +423,10 @@ mod tests {
         assert_eq!(o.topology, Topology::Tree(4));
         assert_eq!(o.latency_dist, LatencyDist::Exponential);
         assert_eq!(o.availability, Some(Availability::Total));
+        assert_eq!(
+            o.diagram,
+            super::super::journal::Window { from: Some(2.0), to: Some(3.5), cap: 50 }
+        );
         let again: Vec<String> =
             o.command_line().split_whitespace().skip(5).map(str::to_owned).collect();
         let o2 = TestOpts::parse(&again).unwrap();
@@ -417,6 +443,7 @@ mod tests {
             "--availability 2",
             "--frobnicate 1",
             "--rate",
+            "--diagram-from 3 --diagram-to 2",
         ] {
             assert!(parse(bad).is_err(), "{bad}");
         }

@@ -1,6 +1,10 @@
-//! Judging and reporting: Maelstrom's checkers composed into one verdict, a human summary,
-//! and a results directory (`store/<workload>/<time>/`) with JSON results, the history, node
-//! logs and a latency plot.
+//! The verdict and the console report: Maelstrom's checkers composed into one verdict
+//! ([`decide`]), the human summary printed after a run ([`console`]), and the results
+//! directory `store/<workload>/<time>/` ([`Outcome::write_store`], which hands the files to
+//! [`super::views`]).
+//!
+//! A history alone (`glomers check`) is judged the same way ([`judge_history`]); the report
+//! then shows what a history cannot tell (messages, node output, partitions) as not available.
 
 use std::fmt::Write as _;
 use std::io;
@@ -9,10 +13,11 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use super::engine::{NodeFault, PartitionSpan, RunData};
+use super::engine::{NodeFault, RunData};
 use super::history::{History, OpType};
 use super::net::NetStats;
 use super::opts::{Availability, TestOpts};
+use super::views::{self, RunViews};
 use super::workloads::{Check, ClientWorkload, Validity, quantiles};
 
 /// Everything a run produced, judged.
@@ -45,47 +50,60 @@ pub struct Outcome {
     pub wall: Duration,
     /// Test time (main phase start to end).
     pub test_time: Duration,
-    /// The results JSON.
+    /// The results JSON (`results.json`).
     pub results_json: String,
-    history_jsonl: String,
-    logs: Vec<(String, Vec<u8>)>,
-    svg: String,
-    net_log: Vec<String>,
+    /// The results in Maelstrom's EDN shape (`results.edn`).
+    pub results_edn: String,
+    /// What the views are drawn from, when the run is stored.
+    pub views: RunViews,
 }
 
-#[derive(Serialize, Default, Clone, Copy)]
-struct FStats {
-    count: usize,
-    ok_count: usize,
-    fail_count: usize,
-    info_count: usize,
+/// Jepsen's stats for one function: completions by kind.
+#[derive(Serialize, Default, Clone, Copy, Debug)]
+pub struct FStats {
+    /// Completions.
+    pub count: usize,
+    /// Ok completions.
+    pub ok_count: usize,
+    /// Failed completions.
+    pub fail_count: usize,
+    /// Indefinite completions.
+    pub info_count: usize,
 }
 
-/// Latencies (µs) of completed operations by function, with quantiles.
-fn op_latencies<V>(history: &History<V>) -> Vec<(&'static str, Vec<(f64, u64)>)> {
-    let mut by_f: Vec<(&'static str, Vec<u64>)> = Vec::new();
-    for p in history.pairs() {
-        let Some(c) = p.complete else { continue };
-        if c.kind != OpType::Ok {
-            continue;
-        }
-        let us = c.time.saturating_sub(p.invoke.time) / 1_000;
-        match by_f.iter_mut().find(|(f, _)| *f == p.invoke.f) {
-            Some((_, v)) => v.push(us),
-            None => by_f.push((p.invoke.f, vec![us])),
-        }
-    }
-    by_f.into_iter()
-        .map(|(f, mut v)| {
-            v.sort_unstable();
-            (f, quantiles(&v))
-        })
-        .collect()
-}
-
-/// Quantiles of microsecond values, shown in milliseconds.
-fn fmt_quantiles_us(q: &[(f64, u64)]) -> String {
-    q.iter().map(|(p, v)| format!("{p}: {:.3}", *v as f64 / 1000.0)).collect::<Vec<_>>().join(", ")
+/// The verdict of a run and the numbers behind it, decided from the history and the
+/// network totals alone.
+#[derive(Debug)]
+pub struct Verdict {
+    /// The verdict: the workload checker's, the stats check's and the availability check's
+    /// (unknown if the run was aborted).
+    pub valid: Validity,
+    /// Process exit status: 0 valid, 1 invalid, 2 unknown, 255 the test could not run.
+    pub exit_code: i32,
+    /// The workload checker's result.
+    pub check: Check,
+    /// Completions by function, in order of first completion.
+    pub stats: Vec<(&'static str, FStats)>,
+    /// Functions the stats check ignores (kafka's `crash`).
+    pub stats_exempt: Vec<&'static str>,
+    /// Every function succeeded at least once (or is exempt).
+    pub stats_valid: Validity,
+    /// Client operations invoked.
+    pub op_count: usize,
+    /// Ok completions.
+    pub ok_count: usize,
+    /// `ok_count / op_count` (1 without operations).
+    pub ok_fraction: f64,
+    /// The `--availability` check.
+    pub availability_valid: Validity,
+    /// Servers msgs-per-op.
+    pub msgs_per_op_servers: f64,
+    /// All msgs-per-op.
+    pub msgs_per_op_all: f64,
+    /// Latency quantiles (0, 0.5, 0.95, 0.99, 1) of ok operations by function, in µs.
+    pub op_latencies_us: Vec<(&'static str, Vec<(f64, u64)>)>,
+    /// Seconds the workload's checker took.
+    pub check_seconds: f64,
 }
 
 /// Where a history judged without a run came from (`glomers check`): the report then shows
@@ -117,40 +135,54 @@ pub struct HistorySource {
     pub stats_judged: bool,
 }
 
-/// Judges a run.
-pub fn judge<W: ClientWorkload>(
-    opts: &TestOpts,
-    workload: &W,
-    data: RunData<W::Value>,
-    wall: Duration,
-) -> Outcome {
-    judge_data(opts, workload, data, wall, None)
+/// Latencies (µs) of completed operations by function, with quantiles.
+fn op_latencies<V>(history: &History<V>) -> Vec<(&'static str, Vec<(f64, u64)>)> {
+    let mut by_f: Vec<(&'static str, Vec<u64>)> = Vec::new();
+    for p in history.pairs() {
+        let Some(c) = p.complete else { continue };
+        if c.kind != OpType::Ok {
+            continue;
+        }
+        let us = c.time.saturating_sub(p.invoke.time) / 1_000;
+        match by_f.iter_mut().find(|(f, _)| *f == p.invoke.f) {
+            Some((_, v)) => v.push(us),
+            None => by_f.push((p.invoke.f, vec![us])),
+        }
+    }
+    by_f.into_iter()
+        .map(|(f, mut v)| {
+            v.sort_unstable();
+            (f, quantiles(&v))
+        })
+        .collect()
 }
 
-/// Judges a history alone, read from `source`, as [`judge`] judges a run.
-pub fn judge_history<W: ClientWorkload>(
-    opts: &TestOpts,
-    workload: &W,
-    history: History<W::Value>,
-    source: &HistorySource,
-    wall: Duration,
-) -> Outcome {
-    judge_data(opts, workload, RunData::from_history(history), wall, Some(source))
+/// Quantiles of microsecond values, shown in milliseconds.
+fn fmt_quantiles_us(q: &[(f64, u64)]) -> String {
+    q.iter().map(|(p, v)| format!("{p}: {:.3}", *v as f64 / 1000.0)).collect::<Vec<_>>().join(", ")
 }
 
-fn judge_data<W: ClientWorkload>(
+/// Decides the verdict of a run: the workload's checker, Jepsen's stats check (every
+/// function must succeed once), Maelstrom's availability check, and the network figures.
+pub fn decide<W: ClientWorkload>(
     opts: &TestOpts,
     workload: &W,
-    data: RunData<W::Value>,
-    wall: Duration,
+    data: &RunData<W::Value>,
+) -> Verdict {
+    decide_from(opts, workload, data, None)
+}
+
+/// [`decide`], for a run or for a history alone read from `source`.
+fn decide_from<W: ClientWorkload>(
+    opts: &TestOpts,
+    workload: &W,
+    data: &RunData<W::Value>,
     source: Option<&HistorySource>,
-) -> Outcome {
+) -> Verdict {
     let history = &data.history;
     let checking = std::time::Instant::now();
     let check = workload.check(history, opts);
     let check_seconds = checking.elapsed().as_secs_f64();
-
-    // Jepsen's stats checker: every function must succeed at least once.
     let mut stats: Vec<(&'static str, FStats)> = Vec::new();
     for op in &history.ops {
         if op.kind == OpType::Invoke {
@@ -170,9 +202,10 @@ fn judge_data<W: ClientWorkload>(
             _ => s.info_count += 1,
         }
     }
+    let stats_exempt: Vec<&'static str> =
+        stats.iter().map(|(f, _)| *f).filter(|f| workload.stats_exempt(f)).collect();
     let stats_valid =
-        Validity::from_bool(stats.iter().all(|(f, s)| s.ok_count > 0 || workload.stats_exempt(f)));
-
+        Validity::from_bool(stats.iter().all(|(f, s)| s.ok_count > 0 || stats_exempt.contains(f)));
     let op_count = history.invocations();
     let ok_count = history.ops.iter().filter(|o| o.kind == OpType::Ok).count();
     let ok_fraction = if op_count == 0 { 1.0 } else { ok_count as f64 / op_count as f64 };
@@ -186,9 +219,6 @@ fn judge_data<W: ClientWorkload>(
         None if op_count == 0 => 0.0,
         None => n as f64 / op_count as f64,
     };
-    let msgs_per_op_servers = per_op(data.net.servers.msg_count);
-    let msgs_per_op_all = per_op(data.net.all.msg_count);
-
     let valid = if data.aborted.is_some() {
         Validity::Unknown
     } else {
@@ -204,9 +234,46 @@ fn judge_data<W: ClientWorkload>(
         (_, Validity::False) => 1,
         (_, Validity::Unknown) => 2,
     };
-    let latencies = op_latencies(history);
+    Verdict {
+        valid,
+        exit_code,
+        check,
+        stats,
+        stats_exempt,
+        stats_valid,
+        op_count,
+        ok_count,
+        ok_fraction,
+        availability_valid,
+        msgs_per_op_servers: per_op(data.net.servers.msg_count),
+        msgs_per_op_all: per_op(data.net.all.msg_count),
+        op_latencies_us: op_latencies(history),
+        check_seconds,
+    }
+}
 
-    // Human summary.
+/// The console report printed after a run (Maelstrom's summary, plus what the bench adds:
+/// node faults, partitions, the trace hash, what the views left out, and the command that
+/// reproduces a failure).
+pub fn console<V>(
+    opts: &TestOpts,
+    v: &Verdict,
+    data: &RunData<V>,
+    wall: Duration,
+    left_out: &[String],
+) -> String {
+    console_from(opts, v, data, wall, left_out, None)
+}
+
+/// [`console`], for a run or for a history alone read from `source`.
+fn console_from<V>(
+    opts: &TestOpts,
+    v: &Verdict,
+    data: &RunData<V>,
+    wall: Duration,
+    left_out: &[String],
+    source: Option<&HistorySource>,
+) -> String {
     let mut s = String::new();
     let mode = if opts.bin.is_some() { "process" } else { "in-process" };
     match source {
@@ -231,7 +298,7 @@ fn judge_data<W: ClientWorkload>(
                 opts.workload,
                 src.file,
                 src.format,
-                history.ops.len(),
+                data.history.ops.len(),
                 src.processes
             );
         }
@@ -239,20 +306,23 @@ fn judge_data<W: ClientWorkload>(
     if let Some(why) = &data.aborted {
         let _ = writeln!(s, "  TEST ABORTED: {why}");
     }
-    let _ = writeln!(s, "  valid?         {valid}");
-    for line in &check.summary {
+    let _ = writeln!(s, "  valid?         {}", v.valid);
+    for line in &v.check.summary {
         let _ = writeln!(s, "  {line}");
     }
     let _ = writeln!(
         s,
-        "  availability   {:.4} ({ok_count}/{op_count} ok){}",
-        ok_fraction,
+        "  availability   {:.4} ({}/{} ok){}",
+        v.ok_fraction,
+        v.ok_count,
+        v.op_count,
         match opts.availability {
             None => String::new(),
-            Some(_) => format!(" -> {availability_valid}"),
+            Some(_) => format!(" -> {}", v.availability_valid),
         }
     );
-    let st: Vec<String> = stats
+    let st: Vec<String> = v
+        .stats
         .iter()
         .map(|(f, x)| {
             format!(
@@ -263,8 +333,9 @@ fn judge_data<W: ClientWorkload>(
         .collect();
     let _ = writeln!(
         s,
-        "  stats          {} -> {stats_valid}{}",
+        "  stats          {} -> {}{}",
         st.join("; "),
+        v.stats_valid,
         if source.is_some_and(|src| !src.stats_judged) {
             " (not part of the verdict for a plain register history, as in Knossos)"
         } else {
@@ -277,8 +348,8 @@ fn judge_data<W: ClientWorkload>(
         let _ = writeln!(
             s,
             "  msgs-per-op    servers {:.3}, all {:.3} ({} server msgs, {} dropped by partitions{})",
-            msgs_per_op_servers,
-            msgs_per_op_all,
+            v.msgs_per_op_servers,
+            v.msgs_per_op_all,
             data.net.servers.msg_count,
             data.net.dropped_partition,
             if data.net.dropped_loss > 0 {
@@ -291,7 +362,7 @@ fn judge_data<W: ClientWorkload>(
     if source.is_some_and(|src| !src.timed) {
         let _ = writeln!(s, "  op latency     not available (the history has no :time)");
     } else {
-        for (f, q) in &latencies {
+        for (f, q) in &v.op_latencies_us {
             let _ = writeln!(s, "  op latency ms  {f}: {{{}}}", fmt_quantiles_us(q));
         }
     }
@@ -344,6 +415,9 @@ fn judge_data<W: ClientWorkload>(
             let _ = writeln!(s, "    {} at {:.3}s: {}", f.node, f.time_s, f.reason);
         }
     }
+    for line in left_out {
+        let _ = writeln!(s, "  views          {line}");
+    }
     match source {
         None => {
             let _ = writeln!(
@@ -363,211 +437,120 @@ fn judge_data<W: ClientWorkload>(
             let _ = writeln!(
                 s,
                 "  time           {span}read in {:.3} s, checked in {:.3} s wall",
-                src.read_seconds, check_seconds
+                src.read_seconds, v.check_seconds
             );
         }
     }
-    if valid != Validity::True && source.is_none() {
+    if v.valid != Validity::True && source.is_none() {
         let _ = writeln!(s, "  reproduce:     {}", opts.command_line());
     }
+    s
+}
 
-    #[derive(Serialize)]
-    struct NetOut {
-        all: super::net::Counts,
-        clients: super::net::Counts,
-        servers: super::net::Counts,
-        servers_msgs_per_op: f64,
-        all_msgs_per_op: f64,
-        dropped_partition: u64,
-        dropped_loss: u64,
-    }
-    // A history alone has no seed, network, partitions, faults or trace: those are null.
-    #[derive(Serialize)]
-    struct Results<'a> {
-        valid: Validity,
-        workload: &'a str,
-        seed: Option<u64>,
-        command: String,
-        #[serde(skip_serializing_if = "Option::is_none")]
-        history: Option<&'a HistorySource>,
-        stats: Vec<(&'static str, FStats)>,
-        stats_valid: Validity,
-        availability: f64,
-        availability_valid: Validity,
-        net: Option<NetOut>,
-        op_latencies_us: &'a [(&'static str, Vec<(f64, u64)>)],
-        partitions: Option<&'a [PartitionSpan]>,
-        faults: Option<&'a [NodeFault]>,
-        trace_hash: Option<String>,
-        test_seconds: f64,
-        wall_seconds: f64,
-        aborted: &'a Option<String>,
-    }
-    let run = source.is_none();
-    let results = Results {
-        valid,
+/// Judges a run: decides the verdict, writes the console report and the results (JSON and
+/// EDN), and keeps what the views are drawn from for [`Outcome::write_store`].
+pub fn judge<W: ClientWorkload>(
+    opts: &TestOpts,
+    workload: &W,
+    data: RunData<W::Value>,
+    wall: Duration,
+) -> Outcome
+where
+    W::Value: Send + Sync + 'static,
+{
+    judge_from(opts, workload, data, wall, None)
+}
+
+/// Judges a history alone, read from `source`, as [`judge`] judges a run.
+pub fn judge_history<W: ClientWorkload>(
+    opts: &TestOpts,
+    workload: &W,
+    history: History<W::Value>,
+    source: &HistorySource,
+    wall: Duration,
+) -> Outcome
+where
+    W::Value: Send + Sync + 'static,
+{
+    judge_from(opts, workload, RunData::from_history(history), wall, Some(source))
+}
+
+fn judge_from<W: ClientWorkload>(
+    opts: &TestOpts,
+    workload: &W,
+    mut data: RunData<W::Value>,
+    wall: Duration,
+    source: Option<&HistorySource>,
+) -> Outcome
+where
+    W::Value: Send + Sync + 'static,
+{
+    let v = decide_from(opts, workload, &data, source);
+    let nodes = opts.nodes();
+    let logs = nodes.iter().cloned().zip(std::mem::take(&mut data.logs)).collect();
+    let facts = views::results::RunFacts {
         workload: &opts.workload,
-        seed: run.then_some(opts.seed),
+        seed: opts.seed,
         command: source.map_or_else(|| opts.command_line(), |src| src.command.clone()),
         history: source,
-        stats: stats.clone(),
-        stats_valid,
-        availability: ok_fraction,
-        availability_valid,
-        net: run.then_some(NetOut {
-            all: data.net.all,
-            clients: data.net.clients,
-            servers: data.net.servers,
-            servers_msgs_per_op: msgs_per_op_servers,
-            all_msgs_per_op: msgs_per_op_all,
-            dropped_partition: data.net.dropped_partition,
-            dropped_loss: data.net.dropped_loss,
-        }),
-        op_latencies_us: &latencies,
-        partitions: run.then_some(&data.partitions[..]),
-        faults: run.then_some(&data.faults[..]),
-        trace_hash: run.then(|| format!("{:016x}", data.trace_hash)),
+        net: &data.net,
+        partitions: &data.partitions,
+        faults: &data.faults,
+        trace_hash: data.trace_hash,
         test_seconds: data.duration.as_secs_f64(),
         wall_seconds: wall.as_secs_f64(),
         aborted: &data.aborted,
     };
-    let mut results_json = simd_json::to_string(&results).unwrap_or_else(|_| "{}".into());
-    // Splice the workload checker's object in.
-    results_json.pop();
-    results_json.push_str(",\"checker\":");
-    results_json.push_str(&check.json);
-    results_json.push('}');
-
-    let mut history_jsonl = String::new();
-    for op in &history.ops {
-        if let Ok(line) = simd_json::to_string(op) {
-            history_jsonl.push_str(&line);
-            history_jsonl.push('\n');
-        }
-    }
-    let svg = latency_svg(history, &data.partitions, data.duration);
-    let logs = opts.nodes().into_iter().zip(data.logs).collect();
-    Outcome {
-        valid,
-        exit_code,
-        summary: s,
-        workload: check,
-        net: data.net,
-        op_count,
-        msgs_per_op_servers,
-        msgs_per_op_all,
-        ok_fraction,
-        op_latencies_us: latencies,
-        faults: data.faults,
-        trace_hash: data.trace_hash,
-        wall,
-        test_time: data.duration,
-        results_json,
-        history_jsonl,
+    let results_json = views::results::json(&v, &facts);
+    let results_edn = views::results::edn(&v, &facts);
+    let title = format!(
+        "{} ({} nodes, {} s, rate {}, latency {} ms{}, seed {})",
+        opts.workload,
+        nodes.len(),
+        opts.time_limit,
+        opts.rate,
+        opts.latency,
+        if opts.partition { ", partitions" } else { "" },
+        opts.seed
+    );
+    let left_out = if opts.store.is_some() {
+        views::left_out(&data.journal, &data.history)
+    } else {
+        Vec::new()
+    };
+    let summary = console_from(opts, &v, &data, wall, &left_out, source);
+    let RunData {
+        history, net, faults, trace_hash, duration, journal, partitions, net_log, ..
+    } = data;
+    let views = RunViews {
+        ops: Box::new(history),
+        journal,
+        partitions,
+        duration,
+        nodes,
         logs,
-        svg,
-        net_log: data.net_log,
+        net_log,
+        title,
+    };
+    Outcome {
+        valid: v.valid,
+        exit_code: v.exit_code,
+        summary,
+        net,
+        op_count: v.op_count,
+        msgs_per_op_servers: v.msgs_per_op_servers,
+        msgs_per_op_all: v.msgs_per_op_all,
+        ok_fraction: v.ok_fraction,
+        op_latencies_us: v.op_latencies_us,
+        workload: v.check,
+        faults,
+        trace_hash,
+        wall,
+        test_time: duration,
+        results_json,
+        results_edn,
+        views,
     }
-}
-
-/// Draws op latency against invocation time: a point per completed op (green ok, red fail,
-/// amber info), partitions shaded, log-scaled latency axis.
-fn latency_svg<V>(
-    history: &History<V>,
-    partitions: &[PartitionSpan],
-    duration: Duration,
-) -> String {
-    let (w, h, left, bottom, top, right) = (900.0, 420.0, 60.0, 40.0, 20.0, 20.0);
-    let t_max = duration.as_secs_f64().max(1.0);
-    let points: Vec<(f64, f64, OpType)> = history
-        .pairs()
-        .iter()
-        .filter_map(|p| {
-            let c = p.complete?;
-            let lat_ms = (c.time.saturating_sub(p.invoke.time) as f64 / 1e6).max(0.1);
-            Some((p.invoke.time as f64 / 1e9, lat_ms, c.kind))
-        })
-        .collect();
-    let l_max = points.iter().map(|p| p.1).fold(10.0_f64, f64::max);
-    let (ly_min, ly_max) = (0.1_f64.log10(), l_max.log10() + 0.1);
-    let x = |t: f64| left + (w - left - right) * (t / t_max);
-    let y = |l: f64| h - bottom - (h - bottom - top) * ((l.log10() - ly_min) / (ly_max - ly_min));
-    let mut s = String::new();
-    let _ = write!(
-        s,
-        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{w}\" height=\"{h}\" font-family=\"sans-serif\" font-size=\"11\">\
-         <rect width=\"100%\" height=\"100%\" fill=\"white\"/>"
-    );
-    for p in partitions {
-        let (a, b) = (x(p.start_s), x(p.end_s.unwrap_or(t_max)));
-        let _ = write!(
-            s,
-            "<rect x=\"{a:.1}\" y=\"{top}\" width=\"{:.1}\" height=\"{:.1}\" fill=\"#f4d6d6\"/>",
-            (b - a).max(1.0),
-            h - top - bottom
-        );
-    }
-    let _ = write!(
-        s,
-        "<line x1=\"{left}\" y1=\"{}\" x2=\"{}\" y2=\"{}\" stroke=\"black\"/>",
-        h - bottom,
-        w - right,
-        h - bottom
-    );
-    let _ = write!(
-        s,
-        "<line x1=\"{left}\" y1=\"{top}\" x2=\"{left}\" y2=\"{}\" stroke=\"black\"/>",
-        h - bottom
-    );
-    let mut tick = 0.1;
-    while tick <= 10f64.powf(ly_max) {
-        let yy = y(tick);
-        let _ = write!(
-            s,
-            "<line x1=\"{left}\" y1=\"{yy:.1}\" x2=\"{}\" y2=\"{yy:.1}\" stroke=\"#ddd\"/><text x=\"{}\" y=\"{:.1}\" text-anchor=\"end\">{tick}</text>",
-            w - right,
-            left - 4.0,
-            yy + 4.0
-        );
-        tick *= 10.0;
-    }
-    let steps = 10;
-    for i in 0..=steps {
-        let t = t_max * i as f64 / steps as f64;
-        let _ = write!(
-            s,
-            "<text x=\"{:.1}\" y=\"{}\" text-anchor=\"middle\">{t:.0}</text>",
-            x(t),
-            h - bottom + 15.0
-        );
-    }
-    let _ = write!(
-        s,
-        "<text x=\"{}\" y=\"{}\" text-anchor=\"middle\">invocation time (s)</text>",
-        (left + w - right) / 2.0,
-        h - 5.0
-    );
-    let _ = write!(
-        s,
-        "<text x=\"14\" y=\"{}\" transform=\"rotate(-90 14 {})\" text-anchor=\"middle\">latency (ms, log)</text>",
-        h / 2.0,
-        h / 2.0
-    );
-    for (t, l, kind) in points {
-        let color = match kind {
-            OpType::Ok => "#2a9d4b",
-            OpType::Fail => "#d62828",
-            _ => "#f4a261",
-        };
-        let _ = write!(
-            s,
-            "<circle cx=\"{:.1}\" cy=\"{:.1}\" r=\"1.6\" fill=\"{color}\" fill-opacity=\"0.6\"/>",
-            x(t),
-            y(l)
-        );
-    }
-    s.push_str("</svg>\n");
-    s
 }
 
 /// UTC `YYYYMMDDTHHMMSS.mmmZ` for result directory names.
@@ -603,8 +586,8 @@ impl Outcome {
         qs.iter().find(|(p, _)| *p == q).map(|(_, us)| *us as f64 / 1000.0)
     }
 
-    /// Writes `results.json`, `history.jsonl`, `node-logs/`, `latency.svg` (and `net.log`)
-    /// under `store/<workload>/<time>/`, and points `store/latest` and
+    /// Writes the run's directory `store/<workload>/<time>/` with every view
+    /// ([`super::views::write_all`]), and points `store/latest` and
     /// `store/<workload>/latest` at it.
     pub fn write_store(&self, store: &Path, workload: &str) -> io::Result<PathBuf> {
         let base = store.join(workload);
@@ -616,16 +599,8 @@ impl Outcome {
             dir = base.join(&name);
             n += 1;
         }
-        std::fs::create_dir_all(dir.join("node-logs"))?;
-        std::fs::write(dir.join("results.json"), &self.results_json)?;
-        std::fs::write(dir.join("history.jsonl"), &self.history_jsonl)?;
-        std::fs::write(dir.join("latency.svg"), &self.svg)?;
-        for (node, log) in &self.logs {
-            std::fs::write(dir.join("node-logs").join(format!("{node}.log")), log)?;
-        }
-        if !self.net_log.is_empty() {
-            std::fs::write(dir.join("net.log"), self.net_log.join("\n"))?;
-        }
+        std::fs::create_dir_all(&dir)?;
+        views::write_all(&dir, &self.views, &self.results_json, &self.results_edn)?;
         #[cfg(unix)]
         {
             let link = |target: &Path, at: &Path| {

@@ -237,7 +237,10 @@ fn judge<W: HistoryFormat>(
     workload: &W,
     text: &str,
     wall: Instant,
-) -> Result<Outcome, String> {
+) -> Result<Outcome, String>
+where
+    W::Value: Send + Sync + 'static,
+{
     let name = opts.file.display().to_string();
     let format = opts.format.unwrap_or(if opts.file.extension().is_some_and(|e| e == "jsonl") {
         Format::Jsonl

@@ -4,7 +4,8 @@
 use serde::Serialize;
 
 use super::{
-    Check, ClientWorkload, Done, RpcResult, Step, Ty, Validity, check_schema, fields, quantiles,
+    Check, ClientWorkload, Done, Quantiles, RpcResult, Step, Ty, Validity, check_schema, fields,
+    quantiles,
 };
 use crate::rng::Rng;
 use crate::sim::history::{History, Op, OpType};
@@ -315,10 +316,23 @@ pub fn set_full<V: SetOp>(history: &History<V>) -> Check {
         never_read_count: usize,
         never_read: Vec<u64>,
         stale_count: usize,
+        stale: Vec<u64>,
         worst_stale: Vec<(u64, u64)>,
-        stable_latencies: Vec<(f64, u64)>,
-        #[serde(skip_serializing_if = "Vec::is_empty")]
-        lost_latencies: Vec<(f64, u64)>,
+        #[serde(skip_serializing_if = "Quantiles::is_empty")]
+        stable_latencies: Quantiles,
+        #[serde(skip_serializing_if = "Quantiles::is_empty")]
+        lost_latencies: Quantiles,
+        duplicated_count: usize,
+        duplicated: Duplicated,
+    }
+    /// Jepsen's set-full map of elements read more than once in one read to their
+    /// multiplicity; reads here are of sets, so it stays empty, as in Maelstrom.
+    struct Duplicated;
+    impl Serialize for Duplicated {
+        fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+            use serde::ser::SerializeMap;
+            s.serialize_map(Some(0))?.end()
+        }
     }
     let q = quantiles(&stable_lat);
     let fmt_q = |q: &[(f64, u64)]| {
@@ -346,9 +360,16 @@ pub fn set_full<V: SetOp>(history: &History<V>) -> Check {
         never_read_count: never_read.len(),
         never_read,
         stale_count: stale.len(),
+        stale: {
+            let mut s: Vec<u64> = stale.iter().map(|&(x, _)| x).collect();
+            s.sort_unstable();
+            s
+        },
         worst_stale: stale.into_iter().take(8).collect(),
-        stable_latencies: q,
-        lost_latencies: quantiles(&lost_lat),
+        stable_latencies: Quantiles(q),
+        lost_latencies: Quantiles(quantiles(&lost_lat)),
+        duplicated_count: 0,
+        duplicated: Duplicated,
     };
     Check::new(valid, summary, &result)
 }

@@ -31,6 +31,7 @@ use crate::proto::encode::write_val;
 use crate::rng::Rng;
 use crate::sim::history::{History, OpType};
 use crate::sim::opts::TestOpts;
+use crate::sim::views::edn::Keyword;
 
 /// A message value as polled: integers (what clients send) or any other JSON, kept as text.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -84,13 +85,14 @@ impl Serialize for PVal {
     }
 }
 
-/// Serializes like Jepsen's values: `["send", "k", [offset, msg]]`, `["poll", {k: pairs}]`.
+/// Serializes like Jepsen's values: `["send", "k", [offset, msg]]`, `["poll", {k: pairs}]`
+/// (`:send` and `:poll` are keywords in EDN).
 impl Serialize for KValue {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         match self {
             KValue::Send { key, msg, offset } => {
                 let mut q = s.serialize_seq(Some(3))?;
-                q.serialize_element("send")?;
+                q.serialize_element(&Keyword("send"))?;
                 q.serialize_element(&key.to_string())?;
                 match offset {
                     Some(o) => q.serialize_element(&(o, msg))?,
@@ -100,7 +102,7 @@ impl Serialize for KValue {
             }
             KValue::Poll(p) => {
                 let mut q = s.serialize_seq(None)?;
-                q.serialize_element("poll")?;
+                q.serialize_element(&Keyword("poll"))?;
                 if let Some(p) = p {
                     struct Msgs<'a>(&'a Polled);
                     impl Serialize for Msgs<'_> {

@@ -197,7 +197,7 @@ impl LinKvClient {
             nodes,
             groups: (0..group_count as u64).map(|key| Group { key, crashes: 0 }).collect(),
             next_key: group_count as u64,
-            timeout: Duration::from_millis((10 * opts.latency).max(1000)),
+            timeout: Duration::from_millis(opts.latency.saturating_mul(10).max(1000)),
             budget: opts.search_budget.unwrap_or(linear::Options::default().max_states),
             initial: None,
         }

@@ -26,6 +26,8 @@ use std::fmt;
 use serde::Serialize;
 use serde::ser::{SerializeSeq, Serializer};
 
+use crate::sim::views::edn::Keyword;
+
 use super::txn::{Generator, Jv};
 use super::{Check, ClientWorkload, Done, RpcResult, Step, Ty, check_schema, fields};
 use crate::proto::{Kind, Msg, Val};
@@ -95,12 +97,12 @@ impl Serialize for LaMop {
         let mut seq = s.serialize_seq(Some(3))?;
         match self {
             LaMop::R(k, v) => {
-                seq.serialize_element("r")?;
+                seq.serialize_element(&Keyword("r"))?;
                 seq.serialize_element(k)?;
                 seq.serialize_element(v)?;
             }
             LaMop::Append(k, v) => {
-                seq.serialize_element("append")?;
+                seq.serialize_element(&Keyword("append"))?;
                 seq.serialize_element(k)?;
                 seq.serialize_element(v)?;
             }

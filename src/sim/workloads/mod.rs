@@ -157,10 +157,13 @@ pub struct Check {
     pub summary: Vec<String>,
     /// The checker's result as a JSON object (for `results.json`).
     pub json: String,
+    /// The same result as an EDN map, keys as Jepsen names them (`results.edn`'s
+    /// `:workload`; see [`crate::sim::views::edn`]).
+    pub edn: String,
 }
 
 impl Check {
-    /// A verdict whose JSON is `result` serialized.
+    /// A verdict whose JSON and EDN are `result` serialized.
     pub fn new(valid: Validity, summary: Vec<String>, result: &impl Serialize) -> Check {
         let json = simd_json::to_string(result).unwrap_or_else(|e| {
             format!(
@@ -168,7 +171,8 @@ impl Check {
                 e.to_string().replace('"', "'")
             )
         });
-        Check { valid, summary, json }
+        let edn = crate::sim::views::edn::to_string(result);
+        Check { valid, summary, json, edn }
     }
 }
 
@@ -334,6 +338,24 @@ pub fn check_schema(
         }
     }
     Ok(())
+}
+
+/// Quantiles as `(point, value)` pairs: a list of pairs in `results.json`, a map
+/// `{0 0, 0.5 159, ...}` in `results.edn`, as Jepsen writes its quantile maps.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Quantiles(pub Vec<(f64, u64)>);
+
+impl Quantiles {
+    /// Whether there are none (no values were measured).
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl Serialize for Quantiles {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_newtype_struct(crate::sim::views::edn::QUANTILES, &self.0)
+    }
 }
 
 /// Quantiles at Maelstrom's points 0, 0.5, 0.95, 0.99, 1 of sorted `values`: element

@@ -21,6 +21,7 @@ use crate::proto::{Kind, Msg, Val};
 use crate::rng::Rng;
 use crate::sim::history::{History, OpType};
 use crate::sim::opts::TestOpts;
+use crate::sim::views::edn::Keyword;
 
 /// A JSON value as the checker sees it: null, an integer, or anything else (kept as its JSON
 /// text; it can never equal a written integer).
@@ -100,7 +101,8 @@ impl Mop {
 impl Serialize for Mop {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         let mut seq = s.serialize_seq(Some(3))?;
-        seq.serialize_element(if self.write { "w" } else { "r" })?;
+        // `:w` / `:r` keywords in EDN, as Jepsen writes micro-ops.
+        seq.serialize_element(&Keyword(if self.write { "w" } else { "r" }))?;
         seq.serialize_element(&self.k)?;
         seq.serialize_element(&self.v)?;
         seq.end()

@@ -28,6 +28,12 @@ impl Out {
         arr.iter().map(|v| v.as_u64().expect("integer values")).collect()
     }
 
+    /// An array field of integers.
+    fn nums(&self, k: &str) -> Vec<u64> {
+        let arr = self.body.get(k).and_then(|v| v.as_array()).unwrap_or_else(|| panic!("{k}"));
+        arr.iter().map(|v| v.as_u64().expect("integers")).collect()
+    }
+
     fn has(&self, k: &str) -> bool {
         self.body.get(k).is_some()
     }
@@ -65,7 +71,7 @@ fn node(me: usize, n: usize, args: &[&str]) -> Harness<Broadcast> {
 }
 
 fn broadcast(h: &mut Harness<Broadcast>, v: u64) -> Vec<Out> {
-    let me = h.node.workload().map(|w| w.names[w.router.me as usize].to_string()).unwrap();
+    let me = h.node.workload().map(|w| w.gossip().name().to_owned()).unwrap();
     parse(h.line(&format!(
         r#"{{"src":"c9","dest":"{me}","body":{{"type":"broadcast","msg_id":1,"message":{v}}}}}"#
     )))
@@ -159,7 +165,7 @@ fn any_u64_is_accepted_and_duplicates_are_dropped() {
     for v in [u64::MAX, 0, 7, 7, u64::MAX] {
         assert_eq!(broadcast(&mut h, v)[0].kind, "broadcast_ok");
     }
-    assert_eq!(read(&mut h), [u64::MAX, 0, 7]);
+    assert_eq!(read(&mut h), [0, 7, u64::MAX], "dense values ascending, then the others");
 }
 
 #[test]
@@ -270,13 +276,13 @@ fn the_hub_batches_relays_filters_the_origin_and_piggybacks_acks() {
 fn a_leaf_acknowledges_on_its_own_only_when_nothing_carries_it() {
     let mut h = node(1, 3, &[]);
     assert!(gossip(&mut h, "n0", 0, 3, 0, &[5, 6, 7]).is_empty());
-    // Own data within the ack delay carries the acknowledgement. It covers our log from 0
-    // (positions 0..3 came from the hub and are not for it) to 4.
+    // Own data within the ack delay carries the acknowledgement. A leaf's ring holds only
+    // what it sends on (its own clients' values), so ours is position 0.
     h.advance(T.ack_delay / 4);
     let out = broadcast(&mut h, 8);
     let g = of_kind(&out, "gossip");
-    assert_eq!((g[0].u64("s"), g[0].u64("e"), g[0].u64("a"), g[0].values()), (0, 4, 3, vec![8]));
-    assert!(ack(&mut h, "n0", 4).is_empty());
+    assert_eq!((g[0].u64("s"), g[0].u64("e"), g[0].u64("a"), g[0].values()), (0, 1, 3, vec![8]));
+    assert!(ack(&mut h, "n0", 1).is_empty());
     assert!(h.advance(Duration::from_secs(5)).is_empty(), "no standalone ack needed");
     // Data with nothing going back: one standalone ack after ack_delay.
     assert!(gossip(&mut h, "n0", 3, 4, 4, &[9]).is_empty());
@@ -326,7 +332,8 @@ fn mesh_sends_each_value_to_every_peer_at_once() {
 
 #[test]
 fn a_large_backlog_is_split_into_contiguous_batches() {
-    let mut h = node(0, 2, &[]);
+    // A ring that holds the whole backlog (the default one would lap the silent peer).
+    let mut h = node(0, 2, &["--ring=65536"]);
     let n = MAX_BATCH as u64 * 2 + 5;
     for v in 0..n {
         broadcast(&mut h, v);
@@ -366,19 +373,20 @@ fn an_idle_cluster_member_is_quiet() {
 #[test]
 fn backoff_doubles_to_the_cap_with_bounded_jitter() {
     let t = T;
-    assert_eq!(backoff(t, 1, 0.5), Duration::from_millis(500));
-    assert_eq!(backoff(t, 2, 0.5), Duration::from_millis(1000));
-    assert_eq!(backoff(t, 3, 0.5), Duration::from_millis(2000));
-    assert_eq!(backoff(t, 30, 0.0), Duration::from_millis(1600));
+    let b = |t: Tuning, attempt, unit| gossip::backoff(t.retry, t.rto_cap, attempt, unit);
+    assert_eq!(b(t, 1, 0.5), Duration::from_millis(500));
+    assert_eq!(b(t, 2, 0.5), Duration::from_millis(1000));
+    assert_eq!(b(t, 3, 0.5), Duration::from_millis(2000));
+    assert_eq!(b(t, 30, 0.0), Duration::from_millis(1600));
     let wide = Tuning { rto_cap: Duration::from_secs(60), ..t };
-    assert_eq!(backoff(wide, 4, 0.5), Duration::from_millis(4000));
-    assert!(backoff(wide, 1000, 0.999) <= Duration::from_secs(72));
+    assert_eq!(b(wide, 4, 0.5), Duration::from_millis(4000));
+    assert!(b(wide, 1000, 0.999) <= Duration::from_secs(72));
 }
 
 #[test]
 fn hot_types_stay_small() {
     assert!(std::mem::size_of::<Timer>() <= 8);
-    assert!(std::mem::size_of::<Link>() <= 96, "{}", std::mem::size_of::<Link>());
+    assert!(std::mem::size_of::<queue::Cursor>() <= 40, "{}", std::mem::size_of::<queue::Cursor>());
 }
 
 #[test]
@@ -400,4 +408,155 @@ fn data_starts_at_the_peers_acknowledgement_even_past_its_own_values() {
     let out = parse(h.advance(T.relay_delay));
     let to_n1 = out.iter().find(|o| o.dest == "n1").unwrap();
     assert_eq!((to_n1.u64("s"), to_n1.u64("e"), to_n1.values()), (1, 4, vec![2, 3]));
+}
+
+/// Feeds a `sync_have` from `src`.
+fn have(h: &mut Harness<Broadcast>, src: &str, p: u64, f: u64, blocks: &[u64]) -> Vec<Out> {
+    let b: Vec<String> = blocks.iter().map(u64::to_string).collect();
+    parse(h.line(&format!(
+        r#"{{"src":"{src}","dest":"n0","body":{{"type":"sync_have","p":{p},"f":{f},"h":[{}]}}}}"#,
+        b.join(",")
+    )))
+}
+
+#[test]
+fn a_lapped_peer_is_resynced_by_digest_and_rejoins_the_ring_where_the_pass_began() {
+    // A hub with one leaf and a ring of four entries.
+    let mut h = node(0, 2, &["--ring=4"]);
+    for v in 1..=4 {
+        assert_eq!(broadcast(&mut h, v).len(), 1, "batched");
+    }
+    let out = parse(h.advance(T.relay_delay));
+    assert_eq!((out[0].u64("s"), out[0].u64("e"), out[0].values()), (0, 4, vec![1, 2, 3, 4]));
+    // No acknowledgement. The fifth value finds the ring full at its bound with n1 four
+    // behind: n1 is lapped, and (not being suspect) gets the first digest at once.
+    let out = broadcast(&mut h, 5);
+    let w = h.node.workload().unwrap();
+    assert!(w.gossip().resyncing(1) && !w.gossip().queue().on_ring(1));
+    assert_eq!(w.gossip().queue().laps(), 1);
+    let sync = of_kind(&out, "sync");
+    assert_eq!(sync.len(), 1, "{out:?}");
+    assert_eq!((sync[0].u64("p"), sync[0].u64("f")), (5, 0), "the pass began at the head");
+    assert!(!sync[0].has("v") && !sync[0].has("t"));
+    let d = sync[0].nums("d");
+    assert_eq!((d.len(), d[0]), (2, 0), "one non-empty block: 0");
+    // Nothing more goes to n1 on the ring while it is off it.
+    assert!(parse(h.advance(T.relay_delay)).is_empty());
+    // n1 has 1 and 2 only (the gossip was cut short, say): it describes block 0 by ranges.
+    // The hub sends 3, 4 and 5, and, having sent something, starts a new pass to check.
+    let out = have(&mut h, "n1", 5, 0, &[0, 2, 1, 2]);
+    assert_eq!(out.len(), 1, "{out:?}");
+    assert_eq!(out[0].kind, "sync");
+    assert_eq!((out[0].u64("p"), out[0].values()), (5, vec![3, 4, 5]));
+    assert_eq!((out[0].u64("f"), out[0].nums("d").len()), (0, 2));
+    // A stale or unknown answer changes nothing.
+    assert!(have(&mut h, "n1", 99, 0, &[]).is_empty());
+    assert!(have(&mut h, "n1", 5, 7, &[]).is_empty());
+    // Now the digests agree (an empty description): n1 rejoins the ring at 5.
+    assert!(have(&mut h, "n1", 5, 0, &[]).is_empty());
+    let w = h.node.workload().unwrap();
+    assert!(!w.gossip().resyncing(1) && w.gossip().queue().on_ring(1));
+    assert_eq!(w.gossip().stats().rejoined, 1);
+    assert_eq!(w.gossip().stats().synced, 3);
+    // The next data starts at the pass's start and says n1 has everything below it.
+    broadcast(&mut h, 6);
+    let out = parse(h.advance(T.relay_delay));
+    assert_eq!((out[0].u64("s"), out[0].u64("e"), out[0].values()), (5, 6, vec![6]));
+    assert_eq!(out[0].u64("y"), 1);
+    // Once n1 acknowledges from there, the flag is dropped.
+    assert!(ack(&mut h, "n1", 6).is_empty());
+    broadcast(&mut h, 7);
+    let out = parse(h.advance(T.relay_delay));
+    assert_eq!((out[0].u64("s"), out[0].values(), out[0].has("y")), (6, vec![7], false));
+    assert!(ack(&mut h, "n1", 7).is_empty());
+    assert!(!h.node.workload().unwrap().busy());
+}
+
+#[test]
+fn an_unreachable_lapped_peer_is_probed_with_backoff_and_resynced_once_heard() {
+    let mut h = node(0, 2, &["--ring=4"]);
+    broadcast(&mut h, 1);
+    h.advance(T.relay_delay);
+    // n1 is away: retransmissions back off; then the ring laps it.
+    h.advance(T.rto + Duration::from_secs(3));
+    for v in 2..=6 {
+        broadcast(&mut h, v);
+    }
+    assert!(h.node.workload().unwrap().gossip().resyncing(1));
+    // Digests go out at most once per backoff interval, capped at sync_cap (+20% jitter).
+    let mut times = Vec::new();
+    for step in 0..20_000 {
+        let out = parse(h.advance(MS));
+        for o in &out {
+            assert_eq!(o.kind, "sync", "{o:?}");
+            times.push(step);
+        }
+    }
+    assert!((14..=30).contains(&times.len()), "{} digests in 20 s: {times:?}", times.len());
+    for w in times[3..].windows(2) {
+        assert!((800..=1200).contains(&(w[1] - w[0])), "gap {} ms", w[1] - w[0]);
+    }
+    // n1 comes back (an acknowledgement of nothing new): the digest goes at once.
+    let idle = 20_000 - times.last().unwrap();
+    if idle <= T.retry.as_millis() as u64 {
+        h.advance(T.retry);
+    }
+    let out = ack(&mut h, "n1", 0);
+    assert_eq!(of_kind(&out, "sync").len(), 1, "{out:?}");
+    let p = out[0].u64("p");
+    let out = have(&mut h, "n1", p, 0, &[0, 2, 1, 1]);
+    assert_eq!(out[0].values(), [2, 3, 4, 5, 6]);
+    let p = out[0].u64("p");
+    assert!(have(&mut h, "n1", p, 0, &[]).is_empty());
+    assert!(h.node.workload().unwrap().gossip().queue().on_ring(1));
+}
+
+#[test]
+fn a_receiver_answers_a_digest_with_its_ranges_and_takes_the_floor() {
+    let mut h = node(1, 3, &[]);
+    assert!(gossip(&mut h, "n0", 0, 4, 0, &[10, 11, 12, 20]).is_empty());
+    // A digest that differs in block 0, with a value we lack: learned first, then described.
+    let out = parse(h.line(
+        r#"{"src":"n0","dest":"n1","body":{"type":"sync","p":9,"v":[30],"f":0,"d":[0,12345,4096,1]}}"#,
+    ));
+    assert_eq!(out.len(), 1, "{out:?}");
+    assert_eq!(out[0].kind, "sync_have");
+    assert_eq!((out[0].u64("p"), out[0].u64("f"), out[0].has("n")), (9, 0, false));
+    // Block 0 as ranges; block 4096 (a sparse bucket we have nothing in) with no numbers.
+    assert_eq!(out[0].nums("h"), [0, 6, 10, 12, 20, 20, 30, 30, 4096, 0]);
+    // A digest cut short (`t`) is answered with where to go on.
+    let out = parse(
+        h.line(r#"{"src":"n0","dest":"n1","body":{"type":"sync","p":9,"f":0,"d":[],"t":17}}"#),
+    );
+    assert_eq!((out[0].nums("h"), out[0].u64("n")), (vec![], 17));
+    // Data only: learned, not answered.
+    let out = parse(h.line(r#"{"src":"n0","dest":"n1","body":{"type":"sync","p":9,"v":[31,32]}}"#));
+    assert!(out.is_empty(), "{out:?}");
+    let mut got = read(&mut h);
+    got.sort_unstable();
+    assert_eq!(got, [10, 11, 12, 20, 30, 31, 32]);
+    // The sender's next data carries `y`: our position for it jumps to `s` and on to `e`.
+    assert!(h.advance(Duration::from_secs(10)).iter().any(|l| l.contains("\"a\":4")));
+    let out = parse(h.line(
+        r#"{"src":"n0","dest":"n1","body":{"type":"gossip","s":9,"a":0,"y":1,"v":[40],"e":10}}"#,
+    ));
+    assert!(out.is_empty());
+    let out = parse(h.advance(T.ack_delay));
+    assert_eq!((out[0].kind.as_str(), out[0].u64("a")), ("gossip_ack", 10));
+    // Malformed resync messages are rejected whole.
+    for body in [
+        r#""type":"sync","msg_id":1,"p":1,"f":0,"d":[1]"#,
+        r#""type":"sync","msg_id":1,"p":1,"d":[1,2]"#,
+        r#""type":"sync","msg_id":1,"p":1,"f":0,"d":[99999,2]"#,
+        r#""type":"sync","msg_id":1,"p":1,"v":["x"]"#,
+        r#""type":"sync","msg_id":1,"v":[1]"#,
+        r#""type":"sync_have","msg_id":1,"p":1,"f":0"#,
+        r#""type":"sync_have","msg_id":1,"p":1,"f":0,"h":[-1]"#,
+    ] {
+        let out = parse(h.line(&format!(r#"{{"src":"n0","dest":"n1","body":{{{body}}}}}"#)));
+        assert_eq!((out[0].kind.as_str(), out[0].u64("code")), ("error", 12), "{body}");
+    }
+    let mut after = read(&mut h);
+    after.sort_unstable();
+    assert_eq!(after, [10, 11, 12, 20, 30, 31, 32, 40]);
 }

@@ -42,7 +42,43 @@ pub struct Tuning {
     /// The longest retransmission interval: bounds both the traffic to an unreachable peer
     /// (one message per peer per interval) and the time to recover once it is reachable.
     pub rto_cap: Duration,
+    /// The longest wait for the answer to a resync digest (the backoff starts at `retry`). A
+    /// lapped peer was away long, so the resync probes it at most this often and, once it is
+    /// back, finishes within about this plus two round trips.
+    pub sync_cap: Duration,
+    /// The bound of the ring of pending values, in entries (rounded up to a power of two; 12
+    /// bytes each). A peer further behind than half of it is lapped and resynchronised from
+    /// the seen set.
+    pub ring: usize,
+    /// Per-peer holds and batches instead of one flush timer (the g-set node's policy; every
+    /// broadcast profile has none). See [`Holds`].
+    pub holds: Option<Holds>,
 }
+
+/// A flush policy per peer, for nodes whose own elements are worth batching by count (the
+/// g-set node). Each peer's link notes since when an element for it has waited, separately for
+/// the node's own elements and for relayed ones, and how many of its own wait; data goes to
+/// the peer when the older kind has waited its hold (`origin_delay` for a leaf's or mesh
+/// node's own, [`Holds::hub_delay`] for the hub's own, `relay_delay` for relayed ones), or at
+/// once when enough of its own wait. Elements that arrived in a retransmission are relayed
+/// urgently: flagged `r` (answered at once) and timed as a retransmission, so a loss on the
+/// next hop costs a backoff step rather than a full timeout.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub struct Holds {
+    /// A leaf's (or mesh node's) own elements go to a peer when this many wait for it.
+    pub batch: usize,
+    /// How long the hub's own elements wait at most (relays usually carry them sooner).
+    pub hub_delay: Duration,
+    /// The hub's own elements go to a peer when this many wait for it.
+    pub hub_batch: usize,
+}
+
+/// The default ring bound: 16,384 entries (192 KiB), 16 s of a rate of 1,000 values a second
+/// (or 160 s of the challenges' 100), so Maelstrom's partitions never lap a peer.
+pub const RING: usize = 1 << 14;
+
+/// The default longest wait for the answer to a resync digest.
+const SYNC_CAP: Duration = Duration::from_millis(1000);
 
 impl Tuning {
     /// The default operating point: star, the hub relaying every 250 ms. Passes challenges
@@ -63,6 +99,9 @@ impl Tuning {
         rto: Duration::from_millis(2500),
         retry: Duration::from_millis(500),
         rto_cap: Duration::from_millis(2000),
+        sync_cap: SYNC_CAP,
+        ring: RING,
+        holds: None,
     };
 
     /// The low-latency point: direct fan-out at once, one hop (median ~85 ms, max < 100 ms at
@@ -76,6 +115,9 @@ impl Tuning {
         rto: Duration::from_millis(3500),
         retry: Duration::from_millis(500),
         rto_cap: Duration::from_millis(2000),
+        sync_cap: SYNC_CAP,
+        ring: RING,
+        holds: None,
     };
 
     /// The frugal point: star, leaves holding their values 100 ms and the hub relaying every
@@ -88,6 +130,9 @@ impl Tuning {
         rto: Duration::from_millis(2500),
         retry: Duration::from_millis(500),
         rto_cap: Duration::from_millis(2000),
+        sync_cap: SYNC_CAP,
+        ring: RING,
+        holds: None,
     };
 
     /// The profile called `name`, if there is one.
@@ -104,7 +149,8 @@ impl Tuning {
     ///
     /// A profile word (`default`, `low-latency`, `frugal`, or the same after `--profile=` or
     /// `--profile`) picks the base; then `--plan=star|mesh`, `--origin-ms=N`, `--relay-ms=N`,
-    /// `--ack-ms=N`, `--rto-ms=N`, `--retry-ms=N` and `--rto-cap-ms=N` override single knobs, in any order.
+    /// `--ack-ms=N`, `--rto-ms=N`, `--retry-ms=N`, `--rto-cap-ms=N`, `--sync-cap-ms=N` and
+    /// `--ring=N` (entries) override single knobs, in any order.
     /// Returns the tuning and the words that were not understood (the caller logs them).
     pub fn from_args(args: &[String]) -> (Tuning, Vec<String>) {
         let mut base = Tuning::DEFAULT;
@@ -153,6 +199,12 @@ impl Tuning {
             ("rto-ms", Some(d)) if !d.is_zero() => self.rto = d,
             ("retry-ms", Some(d)) if !d.is_zero() => self.retry = d,
             ("rto-cap-ms", Some(d)) if !d.is_zero() => self.rto_cap = d,
+            ("sync-cap-ms", Some(d)) if !d.is_zero() => self.sync_cap = d,
+            ("ring", _) => match v.parse::<usize>() {
+                // At least two entries (lapping frees half), at most 2^30.
+                Ok(n) if (2..=1 << 30).contains(&n) => self.ring = n,
+                _ => return false,
+            },
             _ => return false,
         }
         true
@@ -186,13 +238,19 @@ mod tests {
 
     #[test]
     fn knobs_override_the_profile_in_any_order() {
-        let (t, ignored) = parse("--relay-ms=300 --plan=mesh frugal --rto-cap-ms=5000");
+        let (t, ignored) = parse(
+            "--relay-ms=300 --plan=mesh frugal --rto-cap-ms=5000 --ring=64 --sync-cap-ms=300",
+        );
         assert!(ignored.is_empty(), "{ignored:?}");
+        assert_eq!((t.ring, t.sync_cap), (64, Duration::from_millis(300)));
         assert_eq!(t.plan, Plan::Mesh);
         assert_eq!(t.relay_delay, Duration::from_millis(300));
         assert_eq!(t.rto_cap, Duration::from_secs(5));
         assert_eq!(t.origin_delay, Tuning::FRUGAL.origin_delay);
         let (_, ignored) = parse("--rto-ms=0");
         assert_eq!(ignored, ["--rto-ms=0"], "a zero timeout would spin");
+        let (t, ignored) = parse("--ring=1 --ring=x --ring=2000000000");
+        assert_eq!(ignored, ["--ring=1", "--ring=x", "--ring=2000000000"]);
+        assert_eq!(t.ring, RING);
     }
 }

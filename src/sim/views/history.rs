@@ -1,0 +1,173 @@
+//! The history files: `history.jsonl` (one JSON object per entry), `history.txt` (Jepsen's
+//! condensed form: process, type, f, value and error, tab-separated) and `history.edn`
+//! (one op map per line, as Jepsen stores a history and Maelstrom writes it).
+//!
+//! Values are written whole in all three (they are the data a later check reads); the
+//! timeline and the diagram are the views that cut long values short.
+
+use super::edn::{push_u64, quote};
+use super::{Ops, edn};
+use crate::sim::history::OpType;
+
+/// `history.jsonl`.
+pub fn jsonl(ops: &dyn Ops) -> Vec<u8> {
+    let mut s = Vec::with_capacity(ops.len() * 128);
+    for i in 0..ops.len() {
+        ops.json(i, &mut s);
+        s.push(b'\n');
+    }
+    s
+}
+
+/// The keyword of an entry's type.
+pub fn type_keyword(kind: OpType) -> &'static str {
+    match kind {
+        OpType::Invoke => ":invoke",
+        OpType::Ok => ":ok",
+        OpType::Fail => ":fail",
+        OpType::Info => ":info",
+    }
+}
+
+/// `history.txt` and `history.edn` together (each value is rendered once for both).
+///
+/// `history.txt`: `process \t :type \t :f \t value [\t error]` per entry, as Jepsen prints an
+/// operation (the error as plain text). `history.edn`: one map per line, keys in the order of
+/// Jepsen's op record (`:index`, `:time`, `:type`, `:process`, `:f`, `:value`), then
+/// `:error` and `:final?` when set.
+pub fn txt_and_edn(ops: &dyn Ops, size_hint: usize) -> (String, String) {
+    let mut txt = String::with_capacity(size_hint.max(ops.len() * 48));
+    let mut edn = String::with_capacity(size_hint.max(ops.len() * 80));
+    let mut value = String::new();
+    for i in 0..ops.len() {
+        let h = ops.head(i);
+        value.clear();
+        ops.value_edn(i, &mut value, usize::MAX);
+
+        push_u64(&mut txt, h.process as u64);
+        txt.push('\t');
+        txt.push_str(type_keyword(h.kind));
+        txt.push_str("\t:");
+        txt.push_str(h.f);
+        txt.push('\t');
+        txt.push_str(&value);
+        if let Some(e) = h.error {
+            txt.push('\t');
+            txt.push_str(&e.replace('\n', " "));
+        }
+        txt.push('\n');
+
+        edn.push_str("{:index ");
+        push_u64(&mut edn, h.index as u64);
+        edn.push_str(", :time ");
+        push_u64(&mut edn, h.time);
+        edn.push_str(", :type ");
+        edn.push_str(type_keyword(h.kind));
+        edn.push_str(", :process ");
+        push_u64(&mut edn, h.process as u64);
+        edn.push_str(", :f :");
+        edn.push_str(h.f);
+        edn.push_str(", :value ");
+        edn.push_str(&value);
+        if let Some(e) = h.error {
+            edn.push_str(", :error ");
+            edn.push_str(&quote(e));
+        }
+        if h.is_final {
+            edn.push_str(", :final? true");
+        }
+        edn.push_str("}\n");
+    }
+    (txt, edn)
+}
+
+/// `history.txt` alone.
+pub fn txt(ops: &dyn Ops) -> String {
+    txt_and_edn(ops, 0).0
+}
+
+/// `history.edn` alone.
+pub fn edn(ops: &dyn Ops) -> String {
+    txt_and_edn(ops, 0).1
+}
+
+/// Reads `history.edn` text (ours or Maelstrom's) back into op maps.
+pub fn read_edn(text: &str) -> Result<Vec<edn::Edn>, String> {
+    edn::read_all(text)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sim::history::{History, Op};
+
+    fn sample() -> History<Option<Vec<u64>>> {
+        let mut h = History::default();
+        let op = |kind, value, error: Option<&str>| Op {
+            index: 0,
+            time: 1_000,
+            process: 3,
+            kind,
+            f: "read",
+            value,
+            error: error.map(str::to_owned),
+            is_final: false,
+        };
+        h.push(op(OpType::Invoke, None, None));
+        h.push(op(OpType::Ok, Some(vec![1, 2]), None));
+        h.push(op(OpType::Invoke, None, None));
+        let mut last = op(OpType::Fail, None, Some("net-timeout"));
+        last.is_final = true;
+        h.push(last);
+        h
+    }
+
+    #[test]
+    fn txt_is_jepsens_condensed_form() {
+        assert_eq!(
+            txt(&sample()),
+            "3\t:invoke\t:read\tnil\n3\t:ok\t:read\t[1 2]\n3\t:invoke\t:read\tnil\n\
+             3\t:fail\t:read\tnil\tnet-timeout\n"
+        );
+    }
+
+    #[test]
+    fn edn_lines_are_op_maps_that_read_back() {
+        let text = edn(&sample());
+        assert!(text.starts_with(
+            "{:index 0, :time 1000, :type :invoke, :process 3, :f :read, :value nil}\n"
+        ));
+        let ops = read_edn(&text).unwrap();
+        assert_eq!(ops.len(), 4);
+        assert_eq!(
+            ops[1].get("value"),
+            Some(&edn::Edn::Vector(vec![edn::Edn::Int(1), edn::Edn::Int(2)]))
+        );
+        assert_eq!(ops[3].get("error"), Some(&edn::Edn::Str("net-timeout".into())));
+        assert_eq!(ops[3].get("final?"), Some(&edn::Edn::Bool(true)));
+    }
+
+    #[test]
+    fn maelstroms_history_edn_reads_too() {
+        // Jepsen prints an op record as a map in field order, extra keys after, and nemesis
+        // operations with a keyword process.
+        let text = "{:index 0, :time 31866875, :type :invoke, :process 0, :f :broadcast, :value 0}\n\
+                    {:index 1, :time 31922791, :type :ok, :process 0, :f :broadcast, :value 0}\n\
+                    {:index 2, :time 41922791, :type :info, :process :nemesis, :f :start-partition, \
+                    :value [:isolated {\"n1\" #{\"n2\"}}]}\n\
+                    {:index 3, :time 51922791, :type :fail, :process 1, :f :read, :value nil, \
+                    :error [:net-timeout \"no reply\"], :final? true}\n";
+        let ops = read_edn(text).unwrap();
+        assert_eq!(ops.len(), 4);
+        assert_eq!(ops[2].get("process"), Some(&edn::Edn::Keyword("nemesis".into())));
+        assert_eq!(ops[3].get("final?"), Some(&edn::Edn::Bool(true)));
+        assert!(matches!(ops[3].get("error"), Some(edn::Edn::Vector(v)) if v.len() == 2));
+    }
+
+    #[test]
+    fn jsonl_has_a_line_per_entry() {
+        let text = String::from_utf8(jsonl(&sample())).unwrap();
+        assert_eq!(text.lines().count(), 4);
+        assert!(text.lines().nth(1).unwrap().contains("\"value\":[1,2]"));
+    }
+}
