@@ -243,7 +243,10 @@ fn check_results_agree(dir: &Path, out: &Outcome) {
 fn every_workload_writes_every_view() {
     for &w in glomers::sim::WORKLOADS {
         let dir = store(w);
-        let o = opts(&format!("-w {w} --node-count 2 --time-limit 2 --rate 30 --latency 5"), &dir);
+        let o = opts(
+            &format!("-w {w} --node-count 2 --concurrency 2n --time-limit 2 --rate 30 --latency 5"),
+            &dir,
+        );
         let (out, run) = run_and_store(&o);
         for file in FILES {
             let meta =
