@@ -1,5 +1,8 @@
-//! EDN, the Clojure data notation Jepsen and Maelstrom store histories in: a strict, fast
-//! reader that borrows from its input, and a printer.
+//! EDN, the Clojure data notation Jepsen and Maelstrom store histories and results in: the
+//! one reader and the one writer of the crate. A strict, fast reader that borrows from its
+//! input ([`Reader`], [`read_one`], [`read_all`]); a printer of what it read
+//! ([`Edn`]'s `Display`); and a writer of any `serde::Serialize` value and of EDN by hand
+//! ([`write`](mod@write): `results.edn`, `history.edn`).
 //!
 //! The reader takes what Clojure's printer writes (`prn` of maps, vectors, lists, sets,
 //! keywords, symbols, strings, characters, integers with or without `N` (and hex, which
@@ -19,6 +22,12 @@
 
 use std::borrow::Cow;
 use std::fmt::{self, Write as _};
+
+pub mod write;
+
+pub use write::{
+    Keyword, push_f32, push_f64, push_i64, push_json, push_str, push_u64, to_string, write_capped,
+};
 
 /// Deepest nesting of collections (and tags) the reader accepts.
 pub const MAX_DEPTH: usize = 256;
@@ -103,9 +112,63 @@ impl<'a> Edn<'a> {
         matches!(self, Edn::Nil)
     }
 
-    /// The value under `key` in a map, the key being the keyword or the string `key`.
+    /// The value under `key` in a map (or a record, `#jepsen.history.Op{...}`), the key being
+    /// the keyword or the string `key`.
     pub fn get(&self, key: &str) -> Option<&Edn<'a>> {
-        self.as_map()?.iter().find(|(k, _)| k.as_name() == Some(key)).map(|(_, v)| v)
+        let map = match self {
+            Edn::Tagged(_, inner) => inner.as_map()?,
+            _ => self.as_map()?,
+        };
+        map.iter().find(|(k, _)| k.as_name() == Some(key)).map(|(_, v)| v)
+    }
+
+    /// The value at a path of keys ([`Edn::get`] one after another).
+    pub fn at(&self, path: &[&str]) -> Option<&Edn<'a>> {
+        path.iter().try_fold(self, |v, k| v.get(k))
+    }
+
+    /// A number as a double: integers, doubles, and ratios, bigints and decimals as written.
+    pub fn as_f64(&self) -> Option<f64> {
+        match self {
+            Edn::Int(i) => Some(*i as f64),
+            Edn::Float(f) => Some(*f),
+            Edn::Number(n) => {
+                let n = n.trim_end_matches(['N', 'M']);
+                match n.split_once('/') {
+                    Some((a, b)) => Some(a.parse::<f64>().ok()? / b.parse::<f64>().ok()?),
+                    None => n.parse().ok(),
+                }
+            }
+            _ => None,
+        }
+    }
+
+    /// A JSON value as EDN (object keys become strings, integers beyond 64 bits doubles).
+    pub fn from_json(v: crate::proto::Val<'_, '_>) -> Edn<'static> {
+        use crate::proto::Kind;
+        match v.kind() {
+            Kind::Null => Edn::Nil,
+            Kind::Bool => Edn::Bool(v.as_bool() == Some(true)),
+            Kind::Int => match v.as_i64() {
+                Some(i) => Edn::Int(i),
+                None => Edn::Float(v.as_u64().unwrap_or(u64::MAX) as f64),
+            },
+            Kind::Float => match v.nodes()[0] {
+                simd_json::Node::Static(simd_json::StaticNode::F64(f)) => Edn::Float(f),
+                _ => Edn::Float(f64::NAN),
+            },
+            Kind::Str => Edn::Str(v.as_str().unwrap_or_default().to_owned().into()),
+            Kind::Array => Edn::Vector(
+                v.as_array().into_iter().flat_map(|a| a.iter()).map(Edn::from_json).collect(),
+            ),
+            Kind::Object => Edn::Map(
+                v.as_object()
+                    .into_iter()
+                    .flat_map(|o| o.iter())
+                    .map(|(k, e)| (Edn::Str(k.to_owned().into()), Edn::from_json(e)))
+                    .collect(),
+            ),
+        }
     }
 
     /// Appends this value as compact JSON, if it is one JSON can carry: `nil`, booleans,
@@ -254,11 +317,11 @@ impl fmt::Display for Edn<'_> {
             Edn::Nil => f.write_str("nil"),
             Edn::Bool(b) => write!(f, "{b}"),
             Edn::Int(i) => write!(f, "{i}"),
-            Edn::Float(x) if x.is_nan() => f.write_str("##NaN"),
-            Edn::Float(x) if x.is_infinite() => {
-                f.write_str(if *x > 0.0 { "##Inf" } else { "##-Inf" })
+            Edn::Float(x) => {
+                let mut s = String::new();
+                push_f64(&mut s, *x);
+                f.write_str(&s)
             }
-            Edn::Float(x) => write!(f, "{x:?}"),
             Edn::Number(n) => f.write_str(n),
             Edn::Str(s) => edn_string(f, s),
             Edn::Char(c) => match CHAR_NAMES.iter().find(|(_, ch)| ch == c) {
@@ -756,6 +819,11 @@ fn valid_name(name: &str) -> bool {
         } else {
             name.chars().all(ok)
         }
+}
+
+/// Whether `name` prints as a keyword that reads back (`:name`).
+pub fn is_keyword_name(name: &str) -> bool {
+    valid_name(name) && !name.starts_with(':')
 }
 
 /// A number token (starts with a digit, or a sign and a digit).

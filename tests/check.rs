@@ -72,7 +72,7 @@ fn verdict_lines(stdout: &str) -> Vec<String> {
 fn as_edn(workload: &str, jsonl: &str) -> String {
     fn conv<W: HistoryFormat>(w: &W, jsonl: &str) -> String {
         let (h, _) = read_jsonl(w, jsonl).expect("our own history reads");
-        let edn = maelstrom_edn(w, &h);
+        let edn = maelstrom_edn(&h);
         // And it reads back to the same entries.
         let (back, _) = read_edn(w, &edn).expect("the rewritten history reads");
         assert_eq!(back.ops.len(), h.ops.len());
@@ -94,8 +94,10 @@ fn as_edn(workload: &str, jsonl: &str) -> String {
     }
 }
 
-/// Judges the stored run in `dir` again, from its history.jsonl and from the same history
-/// as Maelstrom's history.edn, and compares with the run.
+/// Judges the stored run in `dir` again, from its history.jsonl and from the history.edn the
+/// bench wrote with it, and compares with the run: the same exit status, report lines and
+/// checker object. The history.edn must have Maelstrom's shapes ([`maelstrom_shapes`]) and be
+/// exactly what `maelstrom_edn` writes for the same history read from history.jsonl.
 fn recheck(
     name: &str,
     workload: &str,
@@ -122,17 +124,39 @@ fn recheck(
     assert!(again.contains("\"net\":null") && again.contains("\"trace_hash\":null"), "{again}");
     assert!(again.contains("\"command\":\"glomers check -w"), "{again}");
 
-    // From the history.edn the bench wrote with the run, print only.
+    // The history.edn the bench wrote with the run: Maelstrom's shapes, and judged the same,
+    // checker object and all.
     let ours = dir.join("history.edn");
+    let text = std::fs::read_to_string(&ours).unwrap();
+    let finals = maelstrom_shapes(workload, &text);
+    if matches!(workload, "broadcast" | "g-counter" | "pn-counter" | "kafka") {
+        assert!(finals, "{name}: no final operation in its history.edn");
+    }
+    let store3 = tmp(&format!("{name}-recheck-edn"));
     let mut args = vec!["check", "-w", workload, ours.to_str().unwrap()];
     args.extend_from_slice(models);
+    args.extend_from_slice(&["--store", store3.to_str().unwrap()]);
     let (code, out, err) = glomers(&args);
     assert_eq!(code, run_code, "{name} the run's history.edn: {out}{err}");
+    assert!(out.contains("(Maelstrom history.edn"), "{out}");
     assert_eq!(verdict_lines(&out), verdict_lines(run_stdout), "{name} the run's history.edn");
+    let again = std::fs::read_to_string(run_dir(&store3, workload).join("results.json")).unwrap();
+    assert_eq!(checker(&again), checker(&results), "{name} the run's history.edn");
 
-    // From the same history written in Maelstrom's shapes, print only.
+    // The same history read from history.jsonl and written by the library is the same text
+    // (echo aside: history.jsonl keeps the string echoed, not the whole reply body).
+    let rewritten = as_edn(workload, &std::fs::read_to_string(&jsonl).unwrap());
+    if workload != "echo" {
+        if let Some((i, (a, b))) =
+            rewritten.lines().zip(text.lines()).enumerate().find(|(_, (a, b))| a != b)
+        {
+            panic!("{name}: line {}: the library writes\n{a}\nthe bench wrote\n{b}", i + 1);
+        }
+        assert_eq!(rewritten.len(), text.len(), "{name}");
+        return;
+    }
     let edn = dir.join("history-maelstrom.edn");
-    std::fs::write(&edn, as_edn(workload, &std::fs::read_to_string(&jsonl).unwrap())).unwrap();
+    std::fs::write(&edn, rewritten).unwrap();
     let mut args = vec!["check", "-w", workload, edn.to_str().unwrap()];
     args.extend_from_slice(models);
     let (code, out, err) = glomers(&args);
@@ -142,8 +166,242 @@ fn recheck(
     assert!(!out.contains("  results"), "print only by default: {out}");
 }
 
+/// Asserts that `text` is a history.edn in exactly the shapes Maelstrom 0.2.x (Jepsen 0.3.7)
+/// writes for `workload` (`src/maelstrom/workload/*.clj`, Jepsen's generators):
+///
+/// - one op map per line, Jepsen's record keys first and in order (`:index` counting lines,
+///   `:time`, `:type`, `:process`, `:f`, `:value`), then only the keys Maelstrom's generators
+///   add (`:final? true` on broadcast's and the counters' final reads, kafka's
+///   `:seek-to-beginning? true` and `:poll-ms 1000`), then `:error` on `:fail` and `:info`
+///   only, as `with-errors` writes it (`:net-timeout`, `[:name "text"]`) or a string;
+/// - a `:fail` or `:info` completion carries its invocation's value, as does an `:ok` of an
+///   operation whose client only sets `:type :ok` (broadcast, adds, writes, CAS, assign);
+/// - the values: echo's string and whole `echo_ok` body (keyword keys, `:in_reply_to`),
+///   unique-ids' `nil` and id, integers and read vectors, kafka's one micro-op in a vector (`[[:send "3" 7]]` then
+///   `[[:send "3" [12 7]]]`, `[[:poll]]` then `[[:poll {"3" [[12 7]]}]]`) and assign's key
+///   strings, transactions of `[:r k v]` / `[:w k v]` / `[:append k v]` with keywords, and
+///   lin-kv's independent tuples `[k nil]`, `[k v]`, `[k [from to]]`.
+///
+/// Returns whether any operation had a final-phase key.
+fn maelstrom_shapes(workload: &str, text: &str) -> bool {
+    use glomers::edn::Edn;
+    let int = |v: &Edn<'_>| matches!(v, Edn::Int(_));
+    let ints =
+        |v: &Edn<'_>| v.as_seq().is_some_and(|s| matches!(v, Edn::Vector(_)) && s.iter().all(int));
+    let key = |v: &Edn<'_>| {
+        v.as_str().is_some_and(|k| !k.is_empty() && k.bytes().all(|b| b.is_ascii_digit()))
+    };
+    let pair = |v: &Edn<'_>| matches!(v.as_seq(), Some([a, b]) if int(a) && int(b));
+    let kw = |v: &Edn<'_>, k: &str| *v == Edn::Keyword(k);
+    let mut open: std::collections::HashMap<i64, Edn<'_>> = std::collections::HashMap::new();
+    let mut seen_final = false;
+    for (i, line) in text.lines().enumerate() {
+        let at = || format!("{workload} line {}: {line}", i + 1);
+        let op = glomers::edn::read_one(line).unwrap_or_else(|e| panic!("{}: {e}", at()));
+        let Edn::Map(pairs) = &op else { panic!("{}: not a map", at()) };
+        let keys: Vec<&str> = pairs
+            .iter()
+            .map(|(k, _)| match k {
+                Edn::Keyword(k) => *k,
+                _ => panic!("{}: a key that is not a keyword", at()),
+            })
+            .collect();
+        assert_eq!(keys[..6], ["index", "time", "type", "process", "f", "value"], "{}", at());
+        assert_eq!(op.get("index"), Some(&Edn::Int(i as i64)), "{}", at());
+        assert!(op.get("time").and_then(Edn::as_int).is_some_and(|t| t >= 0), "{}", at());
+        let kind = op.get("type").and_then(|t| match t {
+            Edn::Keyword(k) => Some(*k),
+            _ => None,
+        });
+        let kind = kind.unwrap_or_else(|| panic!("{}: :type", at()));
+        let Some(&Edn::Int(process)) = op.get("process") else { panic!("{}: :process", at()) };
+        let Some(&Edn::Keyword(f)) = op.get("f") else { panic!("{}: :f", at()) };
+        let value = op.get("value").expect("checked");
+        // The other keys, in Maelstrom's order: the generator's, then :error.
+        let extra = &keys[6..];
+        let generator_keys: &[&str] = match (workload, f) {
+            ("broadcast" | "g-counter" | "pn-counter", "read") => &["final?"],
+            ("kafka", "assign") => &["seek-to-beginning?"],
+            ("kafka", "poll") => &["poll-ms"],
+            _ => &[],
+        };
+        let (mine, error) = match extra.split_last() {
+            Some((&"error", rest)) => (rest, true),
+            _ => (extra, false),
+        };
+        assert!(mine.iter().all(|k| generator_keys.contains(k)), "{}: keys {extra:?}", at());
+        for k in mine {
+            let want = if *k == "poll-ms" { Edn::Int(1000) } else { Edn::Bool(true) };
+            assert_eq!(op.get(k), Some(&want), "{}", at());
+            seen_final = true;
+        }
+        assert_eq!(error, matches!(kind, "fail" | "info") && op.get("error").is_some(), "{}", at());
+        if let Some(e) = op.get("error") {
+            let ok = match e {
+                Edn::Keyword(k) => *k == "net-timeout",
+                Edn::Vector(v) => matches!(v.as_slice(), [Edn::Keyword(_), Edn::Str(_) | Edn::Nil]),
+                // Jepsen's "indeterminate: ..." and other text, never a with-errors error.
+                Edn::Str(t) => {
+                    t != "net-timeout"
+                        && !t.split_once(": ").is_some_and(|(n, _)| {
+                            n.bytes().all(|b| b.is_ascii_lowercase() || b == b'-')
+                                && n != "indeterminate"
+                        })
+                }
+                _ => false,
+            };
+            assert!(ok, "{}: :error", at());
+        }
+        // Completions carry their invocation's value unless the client replaced it.
+        match kind {
+            "invoke" => assert!(open.insert(process, value.clone()).is_none(), "{}", at()),
+            _ => {
+                let invoked =
+                    open.remove(&process).unwrap_or_else(|| panic!("{}: no invoke", at()));
+                let replaced = kind == "ok"
+                    && matches!(
+                        (workload, f),
+                        ("echo" | "unique-ids", _) | (_, "read" | "txn" | "send" | "poll")
+                    );
+                if !replaced {
+                    assert_eq!(value, &invoked, "{}: the invocation's value", at());
+                }
+            }
+        }
+        let ok = kind == "ok";
+        let shaped = match (workload, f) {
+            ("echo", "echo") if ok => {
+                value.get("type") == Some(&Edn::Str("echo_ok".into()))
+                    && value.get("echo").is_some()
+                    && value.get("in_reply_to").is_some_and(int)
+                    && value
+                        .as_map()
+                        .is_some_and(|m| m.iter().all(|(k, _)| matches!(k, Edn::Keyword(_))))
+            }
+            ("echo", "echo") => value.as_str().is_some_and(|s| s.starts_with("Please echo ")),
+            ("unique-ids", "generate") if ok => !value.is_nil() && value.as_map().is_none(),
+            ("unique-ids", "generate") => value.is_nil(),
+            ("broadcast", "broadcast") | ("g-set", "add") | ("g-counter", "add") => {
+                value.as_int().is_some_and(|x| x >= 0)
+            }
+            ("pn-counter", "add") => int(value),
+            ("broadcast" | "g-set", "read") if ok => ints(value),
+            ("g-counter" | "pn-counter", "read") if ok => int(value),
+            (_, "read") if workload != "lin-kv" => value.is_nil(),
+            ("kafka", "send") => match value.as_seq() {
+                Some([mop]) => match mop.as_seq() {
+                    Some([f, k, m]) if kw(f, "send") && key(k) => {
+                        if ok {
+                            pair(m)
+                        } else {
+                            int(m)
+                        }
+                    }
+                    _ => false,
+                },
+                _ => false,
+            },
+            ("kafka", "poll") => match value.as_seq() {
+                Some([mop]) => match mop.as_seq() {
+                    Some([f]) if !ok => kw(f, "poll"),
+                    Some([f, msgs]) if ok => {
+                        kw(f, "poll")
+                            && msgs.as_map().is_some_and(|m| {
+                                m.iter().all(|(k, pairs)| {
+                                    key(k) && pairs.as_seq().is_some_and(|p| p.iter().all(pair))
+                                })
+                            })
+                    }
+                    _ => false,
+                },
+                _ => false,
+            },
+            ("kafka", "assign") => {
+                matches!(value, Edn::Vector(ks) if ks.iter().all(key))
+            }
+            ("kafka", "crash") => value.is_nil(),
+            ("txn-rw-register", "txn") => value.as_seq().is_some_and(|mops| {
+                mops.iter().all(|m| match m.as_seq() {
+                    Some([f, k, v]) if kw(f, "r") => int(k) && (v.is_nil() || int(v)),
+                    Some([f, k, v]) if kw(f, "w") => int(k) && int(v),
+                    _ => false,
+                })
+            }),
+            ("txn-list-append", "txn") => value.as_seq().is_some_and(|mops| {
+                mops.iter().all(|m| match m.as_seq() {
+                    Some([f, k, v]) if kw(f, "r") => int(k) && (v.is_nil() || ints(v)),
+                    Some([f, k, v]) if kw(f, "append") => int(k) && int(v),
+                    _ => false,
+                })
+            }),
+            ("lin-kv", "read") => match value {
+                Edn::Vector(t) => match t.as_slice() {
+                    [k, v] => int(k) && (v.is_nil() || (ok && int(v))),
+                    _ => false,
+                },
+                _ => false,
+            },
+            ("lin-kv", "write") => {
+                matches!(value, Edn::Vector(t) if matches!(t.as_slice(), [k, v] if int(k) && int(v)))
+            }
+            ("lin-kv", "cas") => {
+                matches!(value, Edn::Vector(t) if matches!(t.as_slice(), [k, ft] if int(k) && pair(ft)))
+            }
+            _ => panic!("{}: an unexpected :f for {workload}", at()),
+        };
+        assert!(shaped, "{}: not Maelstrom's shape", at());
+    }
+    assert!(!text.is_empty(), "{workload}: an empty history");
+    seen_final
+}
+
 #[test]
-fn a_bench_runs_history_is_judged_the_same_from_jsonl_and_from_maelstroms_edn() {
+fn the_shape_check_rejects_what_the_bench_used_to_write() {
+    // An invocation of `f` with `invoked`, then its completion with `done` (`:fail` when
+    // `keys` has an `:error`); `keys` go on both lines, the error on the completion.
+    let op = |f: &str, invoked: &str, done: &str, keys: &str| {
+        let (mine, error) = keys.split_once(", :error").map_or((keys, ""), |(m, _)| (m, keys));
+        let kind = if error.is_empty() { "ok" } else { "fail" };
+        let error = error.strip_prefix(mine).unwrap_or(error);
+        format!(
+            "{{:index 0, :time 0, :type :invoke, :process 0, :f :{f}, :value {invoked}{mine}}}\n\
+             {{:index 1, :time 5, :type :{kind}, :process 0, :f :{f}, :value {done}{mine}{error}}}\n"
+        )
+    };
+    // Maelstrom's shapes (true), and what the bench wrote before (false): a unique id as
+    // {:json :kind}, kafka micro-ops without their vector and assign as a map, JSON values as
+    // strings of JSON text, errors as text, `:final?` on g-set's reads.
+    let (ft, kdne) = (", :final? true", ", :error [:key-does-not-exist \"no\"]");
+    for (w, f, invoked, done, keys, maelstroms) in [
+        ("unique-ids", "generate", "nil", "12", "", true),
+        ("unique-ids", "generate", "nil", "{:json \"12\", :kind \"int\"}", "", false),
+        ("kafka", "send", "[[:send \"3\" 7]]", "[[:send \"3\" [0 7]]]", "", true),
+        ("kafka", "send", "[:send \"3\" 7]", "[:send \"3\" [0 7]]", "", false),
+        ("kafka", "assign", "[\"3\"]", "[\"3\"]", ", :seek-to-beginning? true", true),
+        ("kafka", "assign", "{:keys [\"3\"]}", "{:keys [\"3\"]}", "", false),
+        ("txn-rw-register", "txn", "[[:r 1 nil]]", "[[:r 1 3]]", "", true),
+        ("txn-rw-register", "txn", "[[\"r\" 1 nil]]", "[[\"r\" 1 3]]", "", false),
+        ("txn-rw-register", "txn", "[[:r 1 nil]]", "[[:r 1 \"[1,2]\"]]", "", false),
+        ("lin-kv", "cas", "[0 [1 2]]", "[0 [1 2]]", "", true),
+        ("lin-kv", "cas", "[0 \"[1,2]\"]", "[0 \"[1,2]\"]", "", false),
+        ("lin-kv", "write", "3", "3", "", false),
+        ("lin-kv", "read", "[0 nil]", "[0 nil]", kdne, true),
+        ("lin-kv", "read", "[0 nil]", "[0 nil]", ", :error \"net-timeout\"", false),
+        ("lin-kv", "read", "[0 nil]", "[0 nil]", ", :error \"key-does-not-exist: no\"", false),
+        ("broadcast", "read", "nil", "[]", ft, true),
+        ("g-set", "read", "nil", "[]", ft, false),
+        ("broadcast", "read", "nil", "[1]", ", :error :net-timeout", false),
+    ] {
+        let text = op(f, invoked, done, keys);
+        let caught = std::panic::catch_unwind(|| {
+            maelstrom_shapes(w, &text);
+        });
+        assert_eq!(caught.is_ok(), maelstroms, "{w}:\n{text}");
+    }
+}
+
+#[test]
+fn a_bench_runs_history_edn_has_maelstroms_shapes_and_is_judged_the_same_again() {
     let faults = "--time-limit 10 --latency 20 --nemesis partition --nemesis-interval 3 --seed 4";
     for (workload, flags, models, want) in [
         ("echo", "--node-count 2 --rate 50", "", 0),
@@ -151,10 +409,12 @@ fn a_bench_runs_history_is_judged_the_same_from_jsonl_and_from_maelstroms_edn() 
         ("broadcast", "--node-count 5 --rate 50", "", 0),
         ("g-counter", "--node-count 3 --rate 50", "", 0),
         ("pn-counter", "--node-count 3 --rate 50", "", 0),
+        ("g-set", "--node-count 3 --rate 50", "", 0),
         ("kafka", "--node-count 2 --concurrency 2n --rate 300", "", 0),
         ("txn-rw-register", "--node-count 2 --rate 300", "--consistency-models read-committed", 0),
         // Our totally available store is not strict-serializable (lost updates): invalid.
         ("txn-rw-register", "--node-count 2 --rate 300", "", 1),
+        ("txn-list-append", "--node-count 2 --rate 100", "--consistency-models read-committed", 0),
     ] {
         let name = format!("{workload}{}", models.len());
         let store = tmp(&name);

@@ -206,112 +206,13 @@ fn process_mode_judges_a_real_node() {
     assert_invalid(&bad, "a one-node sh map that drops overwrites, process mode");
 }
 
-/// A reader for the small part of EDN that Knossos's register histories use: vectors and
-/// lists of maps with keyword keys, and keywords, integers, strings, `nil` and vectors as
-/// values. (`glomers check` will have the real reader.)
-mod edn {
-    #[derive(Clone, Debug, PartialEq)]
-    pub(crate) enum Edn {
-        Nil,
-        Int(i64),
-        Kw(String),
-        Str(String),
-        Sym(String),
-        Seq(Vec<Edn>),
-        Map(Vec<(Edn, Edn)>),
-    }
-
-    pub(crate) fn parse(text: &str) -> Edn {
-        let mut p = Parser { s: text.as_bytes(), i: 0 };
-        p.value()
-    }
-
-    struct Parser<'a> {
-        s: &'a [u8],
-        i: usize,
-    }
-
-    impl Parser<'_> {
-        fn skip(&mut self) {
-            while self.i < self.s.len() {
-                match self.s[self.i] {
-                    b' ' | b'\n' | b'\r' | b'\t' | b',' => self.i += 1,
-                    b';' => {
-                        while self.i < self.s.len() && self.s[self.i] != b'\n' {
-                            self.i += 1;
-                        }
-                    }
-                    _ => break,
-                }
-            }
-        }
-
-        fn value(&mut self) -> Edn {
-            self.skip();
-            let c = self.s[self.i];
-            match c {
-                b'[' | b'(' => {
-                    self.i += 1;
-                    let mut items = Vec::new();
-                    loop {
-                        self.skip();
-                        if matches!(self.s[self.i], b']' | b')') {
-                            self.i += 1;
-                            return Edn::Seq(items);
-                        }
-                        items.push(self.value());
-                    }
-                }
-                b'{' => {
-                    self.i += 1;
-                    let mut items = Vec::new();
-                    loop {
-                        self.skip();
-                        if self.s[self.i] == b'}' {
-                            self.i += 1;
-                            return Edn::Map(items);
-                        }
-                        let k = self.value();
-                        items.push((k, self.value()));
-                    }
-                }
-                b'"' => {
-                    self.i += 1;
-                    let start = self.i;
-                    while self.s[self.i] != b'"' {
-                        self.i += if self.s[self.i] == b'\\' { 2 } else { 1 };
-                    }
-                    self.i += 1;
-                    Edn::Str(String::from_utf8_lossy(&self.s[start..self.i - 1]).into_owned())
-                }
-                _ => {
-                    let start = self.i;
-                    while self.i < self.s.len() && !b" \n\r\t,;[](){}\"".contains(&self.s[self.i]) {
-                        self.i += 1;
-                    }
-                    let tok = std::str::from_utf8(&self.s[start..self.i]).unwrap();
-                    if let Some(kw) = tok.strip_prefix(':') {
-                        Edn::Kw(kw.to_owned())
-                    } else if tok == "nil" {
-                        Edn::Nil
-                    } else if let Ok(i) = tok.parse() {
-                        Edn::Int(i)
-                    } else {
-                        Edn::Sym(tok.to_owned())
-                    }
-                }
-            }
-        }
-    }
-}
-
 /// Knossos's own register histories (`data/cas-register/{good,bad}` in jepsen-io/knossos),
 /// judged from 0 as Knossos's tests judge them: every good one valid, every bad one invalid.
 /// Run with `KNOSSOS_DATA=/path/to/knossos/data cargo test --test lin_kv -- --ignored`.
 #[test]
 #[ignore = "needs a copy of Knossos's data directory in KNOSSOS_DATA"]
 fn knossos_register_histories_get_knossos_verdicts() {
-    use edn::Edn;
+    use glomers::edn::Edn;
     use glomers::sim::workloads::lin_kv::linear::{self, Call, EventType, Verdict};
     let dir = std::path::PathBuf::from(std::env::var("KNOSSOS_DATA").expect("KNOSSOS_DATA"));
     let mut checked = 0;
@@ -323,31 +224,26 @@ fn knossos_register_histories_get_knossos_verdicts() {
             .collect();
         files.sort();
         for path in files {
-            let Edn::Seq(ops) = edn::parse(&std::fs::read_to_string(&path).unwrap()) else {
-                panic!("{}: not a sequence", path.display())
-            };
+            let text = std::fs::read_to_string(&path).unwrap();
+            let history =
+                glomers::edn::read_one(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+            let Some(ops) = history.as_seq() else { panic!("{}: not a sequence", path.display()) };
             let events: Vec<(u64, EventType, Call<i64>)> = ops
                 .iter()
                 .filter_map(|op| {
-                    let Edn::Map(m) = op else { return None };
-                    let get = |k: &str| m.iter().find(|(key, _)| *key == Edn::Kw(k.into()));
-                    let Some((_, Edn::Int(process))) = get("process") else { return None };
-                    let kind = match get("type").map(|(_, v)| v) {
-                        Some(Edn::Kw(t)) if t == "invoke" => EventType::Invoke,
-                        Some(Edn::Kw(t)) if t == "ok" => EventType::Ok,
-                        Some(Edn::Kw(t)) if t == "fail" => EventType::Fail,
+                    let Some(Edn::Int(process)) = op.get("process") else { return None };
+                    let kind = match op.get("type").and_then(Edn::as_name) {
+                        Some("invoke") => EventType::Invoke,
+                        Some("ok") => EventType::Ok,
+                        Some("fail") => EventType::Fail,
                         _ => EventType::Info,
                     };
-                    let int = |v: &Edn| match v {
-                        Edn::Int(i) => Some(*i),
-                        _ => None,
-                    };
-                    let value = get("value").map_or(&Edn::Nil, |(_, v)| v);
-                    let f = match get("f").map(|(_, v)| v) {
-                        Some(Edn::Kw(f)) if f == "read" => Call::Read(int(value)),
-                        Some(Edn::Kw(f)) if f == "write" => Call::Write(int(value)),
-                        Some(Edn::Kw(f)) if f == "cas" => match value {
-                            Edn::Seq(v) if v.len() == 2 => Call::Cas(int(&v[0]), int(&v[1])),
+                    let value = op.get("value").unwrap_or(&Edn::Nil);
+                    let f = match op.get("f").and_then(Edn::as_name) {
+                        Some("read") => Call::Read(value.as_int()),
+                        Some("write") => Call::Write(value.as_int()),
+                        Some("cas") => match value.as_seq() {
+                            Some([from, to]) => Call::Cas(from.as_int(), to.as_int()),
                             _ => Call::Cas(None, None),
                         },
                         other => panic!("{}: unknown f {other:?}", path.display()),

@@ -67,6 +67,30 @@ fn reads_what_jepsen_prints() {
 }
 
 #[test]
+fn reads_a_results_map_and_looks_through_records() {
+    let text = "; a comment\n{:perf {:valid? true}, :workload #{1 2}, :r 1/2, :big 12N, \
+                :ch \\a, :op #jepsen.history.Op{:index 0, :f :read}, #_ :skipped :x (1 \"s\"), \
+                :nan ##NaN, :sym foo/bar, :neg -3.5e2}";
+    let v = one(text);
+    assert_eq!(v.at(&["perf", "valid?"]), Some(&Edn::Bool(true)));
+    assert_eq!(v.get("workload"), Some(&Edn::Set(vec![Edn::Int(1), Edn::Int(2)])));
+    assert_eq!(v.get("r"), Some(&Edn::Number("1/2")));
+    assert_eq!(v.get("r").and_then(Edn::as_f64), Some(0.5));
+    assert_eq!(v.get("big"), Some(&Edn::Int(12)));
+    assert_eq!(v.get("ch"), Some(&Edn::Char('a')));
+    assert_eq!(v.at(&["op", "f"]), Some(&kw("read")));
+    assert_eq!(v.get("skipped"), None);
+    assert_eq!(v.get("x"), Some(&Edn::List(vec![Edn::Int(1), Edn::Str("s".into())])));
+    assert!(v.get("nan").and_then(Edn::as_f64).is_some_and(f64::is_nan));
+    assert_eq!(v.get("sym"), Some(&Edn::Symbol("foo/bar")));
+    assert_eq!(v.get("neg").and_then(Edn::as_f64), Some(-350.0));
+    assert_eq!(read_all("{:a 1}\n{:a 2}\n").unwrap().len(), 2);
+    for bad in ["{:a}", "[1 2", "\"open", ")", "{:a 1} 2"] {
+        assert!(read_one(bad).is_err(), "{bad}");
+    }
+}
+
+#[test]
 fn comments_discards_and_commas_are_blank() {
     let text =
         "; a history\n[{:a 1} ; the first\n #_{:skipped true} #_ #_ 1 2\n ,,{:a 2}]\n; done\n";

@@ -309,37 +309,9 @@ pub fn read_jsonl<W: HistoryFormat>(
         let tape =
             simd_json::to_tape(&mut buf).map_err(|e| format!("{}: not JSON ({e})", b.at(at)))?;
         let v = crate::proto::Val::new(&tape.0).ok_or_else(|| format!("{}: not JSON", b.at(at)))?;
-        b.op(at, &json_edn(v))?;
+        b.op(at, &Edn::from_json(v))?;
     }
     b.finish()
-}
-
-/// A JSON value as EDN (object keys become strings, numbers beyond i64 floats).
-fn json_edn(v: crate::proto::Val<'_, '_>) -> Edn<'static> {
-    use crate::proto::Kind;
-    match v.kind() {
-        Kind::Null => Edn::Nil,
-        Kind::Bool => Edn::Bool(v.as_bool() == Some(true)),
-        Kind::Int => match v.as_i64() {
-            Some(i) => Edn::Int(i),
-            None => Edn::Float(v.as_u64().unwrap_or(u64::MAX) as f64),
-        },
-        Kind::Float => match v.nodes()[0] {
-            simd_json::Node::Static(simd_json::StaticNode::F64(f)) => Edn::Float(f),
-            _ => Edn::Float(f64::NAN),
-        },
-        Kind::Str => Edn::Str(v.as_str().unwrap_or_default().to_owned().into()),
-        Kind::Array => {
-            Edn::Vector(v.as_array().into_iter().flat_map(|a| a.iter()).map(json_edn).collect())
-        }
-        Kind::Object => Edn::Map(
-            v.as_object()
-                .into_iter()
-                .flat_map(|o| o.iter())
-                .map(|(k, e)| (Edn::Str(k.to_owned().into()), json_edn(e)))
-                .collect(),
-        ),
-    }
 }
 
 /// Turns op maps into history entries, checking them as it goes.
@@ -573,7 +545,7 @@ impl<'w, 't, W: HistoryFormat> Builder<'w, 't, W> {
                 self.max_element = Some((x, pos));
             }
         }
-        let error = k.error.filter(|e| !e.is_nil()).map(error_text);
+        let error = k.error.filter(|e| !e.is_nil()).map(values::error_text);
         let is_final = match k.is_final {
             None | Some(Edn::Nil | Edn::Bool(false)) => false,
             Some(Edn::Bool(true)) => true,
@@ -620,21 +592,6 @@ impl<'w, 't, W: HistoryFormat> Builder<'w, 't, W> {
             stats_judged: self.shape.is_none_or(|(shape, _)| self.workload.maelstrom_shape(shape)),
         };
         Ok((self.history, source))
-    }
-}
-
-/// An op's `:error` as text: `:net-timeout` is `net-timeout`, Maelstrom's
-/// `[:key-does-not-exist "text"]` is `key-does-not-exist: text` (as the bench writes them).
-fn error_text(e: &Edn<'_>) -> String {
-    match e {
-        Edn::Str(s) => s.to_string(),
-        Edn::Keyword(k) => (*k).to_owned(),
-        Edn::Vector(v) => match v.as_slice() {
-            [Edn::Keyword(k), Edn::Str(t)] => format!("{k}: {t}"),
-            [Edn::Keyword(k), Edn::Nil] => format!("{k}: "),
-            _ => e.brief(200),
-        },
-        _ => e.brief(200),
     }
 }
 

@@ -63,14 +63,26 @@ fn jsonl<V: serde::Serialize>(h: &History<V>) -> String {
 /// the same entries, and the checker says the same of all three.
 fn round_trip<W: HistoryFormat>(o: &TestOpts, w: &W, h: &History<W::Value>) {
     let want = w.check(h, o);
-    let edn = maelstrom_edn(w, h);
+    let edn = maelstrom_edn(h);
     for (format, text) in [("edn", edn.as_str()), ("jsonl", jsonl(h).as_str())] {
         let (back, src) = match format {
             "edn" => read_edn(w, text),
             _ => read_jsonl(w, text),
         }
         .unwrap_or_else(|e| panic!("{}: {format}: {e}", o.workload));
-        assert_eq!(ops_json(&back), ops_json(h), "{} {format}", o.workload);
+        let mut want_ops = h.clone();
+        if format == "edn" && matches!(o.workload.as_str(), "kafka" | "g-set") {
+            // Maelstrom marks no final operation of these with `:final?`.
+            want_ops.ops.iter_mut().for_each(|op| op.is_final = false);
+        }
+        let (got, wanted) = (ops_json(&back), ops_json(&want_ops));
+        assert_eq!(got.len(), wanted.len(), "{} {format}", o.workload);
+        if let Some(i) = (0..got.len()).find(|&i| got[i] != wanted[i]) {
+            panic!(
+                "{} {format}: entry {i} reads back as {} instead of {}",
+                o.workload, got[i], wanted[i]
+            );
+        }
         assert!(src.timed && !src.renumbered && src.skipped.is_empty());
         let got = w.check(&back, o);
         assert_eq!(untimed(&got), untimed(&want), "{} {format}", o.workload);

@@ -1,16 +1,19 @@
-//! Every bench workload's history values read from a stored operation ([`HistoryFormat`]),
-//! and written back in Maelstrom's shape ([`maelstrom_edn`]).
+//! Maelstrom's shape of every bench workload's history: how each value reads from a stored
+//! operation ([`HistoryFormat`]) and how it is written in `history.edn` ([`MaelstromValue`]:
+//! the bench's own `history.edn` and `history.txt`, [`maelstrom_edn`]), with the other keys
+//! Maelstrom's generators put on an operation and its `:error` ([`push_error`],
+//! [`error_text`]).
 //!
 //! Maelstrom's shapes (Jepsen 0.3.7, `src/maelstrom/workload/*.clj`):
 //!
 //! | workload | `:f` | invocation `:value` | ok `:value` |
 //! |---|---|---|---|
-//! | echo | `:echo` | `"Please echo 5"` | the reply body, `{:type "echo_ok", :echo "Please echo 5", ...}` |
+//! | echo | `:echo` | `"Please echo 5"` | the reply body, `{:type "echo_ok", :echo "Please echo 5", :msg_id 1, :in_reply_to 1}` |
 //! | unique-ids | `:generate` | `nil` | the id, any JSON value |
 //! | broadcast | `:broadcast`, `:read` | `3`, `nil` | `3`, `[0 1 3]` (final reads `:final? true`) |
 //! | g-counter, pn-counter | `:add`, `:read` | `2` (`-3`), `nil` | `2`, `17` (final reads `:final? true`) |
 //! | g-set | `:add`, `:read` | `3`, `nil` | `3`, `[0 1 3]` |
-//! | kafka | `:send`, `:poll`, `:assign`, `:crash` | `[[:send "3" 7]]`, `[[:poll]]`, `["3" "4"]` (`:seek-to-beginning? true` on the final ones), `nil` | `[[:send "3" [12 7]]]`, `[[:poll {"3" [[11 6] [12 7]]}]]` |
+//! | kafka | `:send`, `:poll`, `:assign`, `:crash` | `[[:send "3" 7]]`, `[[:poll]]` (`:poll-ms 1000` on the final ones), `["3" "4"]` (`:seek-to-beginning? true` on the final ones), `nil` | `[[:send "3" [12 7]]]`, `[[:poll {"3" [[11 6] [12 7]]}]]` |
 //! | txn-rw-register | `:txn` | `[[:r 1 nil] [:w 2 3]]` | `[[:r 1 4] [:w 2 3]]` |
 //! | txn-list-append | `:txn` | `[[:r 1 nil] [:append 2 3]]` | `[[:r 1 [1 2]] [:append 2 3]]` |
 //! | lin-kv | `:read`, `:write`, `:cas` | `[0 nil]`, `[0 3]`, `[0 [3 4]]` | `[0 4]`, `[0 3]`, `[0 [3 4]]` |
@@ -21,7 +24,14 @@
 //!
 //! A failed or indeterminate completion carries its invocation's value. Keys in nested maps
 //! stay strings (Maelstrom keywordizes only a reply's top level). Values that came from JSON
-//! and are neither integers nor `nil` keep their JSON text ([`Jv::Other`], [`PVal::Other`]).
+//! and are neither integers nor `nil` keep their JSON text ([`Jv::Other`], [`PVal::Other`])
+//! and are written as the EDN Maelstrom parses that JSON into ([`crate::edn::push_json`]).
+//!
+//! Besides `:value`, an operation carries what its generator put on it (`:final? true` on the
+//! final reads of broadcast and the counters, never on g-set's; kafka's final
+//! `:seek-to-beginning? true` and `:poll-ms 1000`), then `:error` as `with-errors` writes it:
+//! `:net-timeout`, `[:key-does-not-exist "text"]` (`:unknown` for codes Maelstrom does not
+//! know), or Jepsen's `"indeterminate: ..."` text.
 //!
 //! Our own `history.jsonl` writes the same values in JSON: keywords as strings, non-integer
 //! values as strings holding their JSON text, a kafka micro-op without its enclosing vector
@@ -30,10 +40,8 @@
 //! came from. A kafka micro-op or assign in the other shape is accepted from either file (the
 //! shapes cannot be confused).
 
-use std::fmt::Write as _;
-
 use super::RawOp;
-use crate::edn::{Edn, edn_string};
+use crate::edn::{Edn, push_i64, push_json, push_str, push_u64};
 use crate::sim::history::{History, Op, OpType};
 use crate::sim::workloads::ClientWorkload;
 use crate::sim::workloads::broadcast::{BValue, BroadcastClient};
@@ -55,10 +63,6 @@ pub trait HistoryFormat: ClientWorkload {
     /// The value of a client operation whose `:f` is `f` (one of [`HistoryFormat::FS`]).
     /// The error says what shape was expected.
     fn read_value(&self, op: &RawOp<'_, '_>, f: &'static str) -> Result<Self::Value, String>;
-
-    /// Appends `op`'s `:value` as Maelstrom writes it, then any other keys it carries (each
-    /// as `, :key value`).
-    fn write_value(&self, op: &Op<Self::Value>, out: &mut String);
 
     /// The element an operation adds, for set workloads, whose checker indexes elements
     /// densely (the reader bounds them).
@@ -83,33 +87,89 @@ pub trait HistoryFormat: ClientWorkload {
     }
 }
 
-/// A history as Maelstrom's `history.edn`: one op map per line, keys in the order of Jepsen's
-/// op record.
-pub fn maelstrom_edn<W: HistoryFormat>(workload: &W, history: &History<W::Value>) -> String {
-    let mut s = String::with_capacity(history.ops.len() * 96);
-    for op in &history.ops {
-        let kind = match op.kind {
-            OpType::Invoke => "invoke",
-            OpType::Ok => "ok",
-            OpType::Fail => "fail",
-            OpType::Info => "info",
-        };
-        let _ = write!(
-            s,
-            "{{:index {}, :time {}, :type :{kind}, :process {}, :f :{}, :value ",
-            op.index, op.time, op.process, op.f
-        );
-        workload.write_value(op, &mut s);
-        if let Some(e) = &op.error {
-            s.push_str(", :error ");
-            let _ = edn_string(&mut s, e);
-        }
+/// A history value written as Maelstrom writes it in `history.edn` (and Jepsen's condensed
+/// `history.txt`): the bench's own history files are written through this, so that a script
+/// or checker written for Maelstrom reads them unchanged.
+pub trait MaelstromValue: Sized {
+    /// Appends `op`'s `:value`. Writers of long values may stop once `out` is longer than
+    /// `limit` (a view's cap on a value); the caller then cuts the text.
+    fn write_value(op: &Op<Self>, out: &mut String, limit: usize);
+
+    /// Appends the other keys Maelstrom's generator put on `op`, each as `, :key value`. By
+    /// default `:final? true` on a final-phase operation (broadcast's and the counters'
+    /// final reads; the other workloads with a final phase override it).
+    fn write_keys(op: &Op<Self>, out: &mut String) {
         if op.is_final {
-            s.push_str(", :final? true");
+            out.push_str(", :final? true");
         }
-        s.push_str("}\n");
     }
-    s
+}
+
+/// A history as Maelstrom's `history.edn`: one op map per line, keys in the order of Jepsen's
+/// op record, then the generator's keys and `:error` (what the bench writes as its own
+/// `history.edn`, [`crate::sim::views::history::edn`]).
+pub fn maelstrom_edn<V>(history: &History<V>) -> String
+where
+    V: MaelstromValue + serde::Serialize + Send + Sync,
+{
+    crate::sim::views::history::edn(history)
+}
+
+/// Maelstrom's names of the error codes it knows (`:unknown` for any other).
+fn error_name(name: &str) -> Option<&'static str> {
+    use crate::proto::ErrorCode;
+    if name == ErrorCode::Other(1000).name() {
+        return Some("unknown");
+    }
+    [0, 1, 10, 11, 12, 13, 14, 20, 21, 22, 30]
+        .into_iter()
+        .map(|c| ErrorCode::from_code(c).name())
+        .find(|n| *n == name)
+}
+
+/// Appends an operation's error as Maelstrom's `with-errors` writes it: `net-timeout` as the
+/// keyword `:net-timeout`, an error reply (`key-does-not-exist: text`) as `[:name "text"]`
+/// (`nil` for no text; `:unknown` for a code Maelstrom does not know), anything else
+/// (`indeterminate: ...`) as a string. `readably` false prints as Clojure's `print` does
+/// (`history.txt`): strings without their quotes.
+pub fn push_error(out: &mut String, e: &str, readably: bool) {
+    if e == "net-timeout" {
+        out.push_str(":net-timeout");
+        return;
+    }
+    if let Some((name, text)) = e.split_once(": ") {
+        if let Some(name) = error_name(name) {
+            out.push_str("[:");
+            out.push_str(name);
+            out.push(' ');
+            match (text.is_empty(), readably) {
+                (true, _) => out.push_str("nil"),
+                (false, true) => push_str(out, text),
+                (false, false) => out.push_str(text),
+            }
+            out.push(']');
+            return;
+        }
+    }
+    if readably { push_str(out, e) } else { out.push_str(e) }
+}
+
+/// An op's `:error` as the bench's text, the inverse of [`push_error`]: `:net-timeout` is
+/// `net-timeout`, `[:key-does-not-exist "text"]` is `key-does-not-exist: text`.
+pub fn error_text(e: &Edn<'_>) -> String {
+    fn name(k: &str) -> &str {
+        if k == "unknown" { crate::proto::ErrorCode::Other(1000).name() } else { k }
+    }
+    match e {
+        Edn::Str(s) => s.to_string(),
+        Edn::Keyword(k) => (*k).to_owned(),
+        Edn::Vector(v) => match v.as_slice() {
+            [Edn::Keyword(k), Edn::Str(t)] => format!("{}: {t}", name(k)),
+            [Edn::Keyword(k), Edn::Nil] => format!("{}: ", name(k)),
+            _ => e.brief(200),
+        },
+        _ => e.brief(200),
+    }
 }
 
 /// "expected X, found V".
@@ -151,77 +211,32 @@ fn jv(v: &Edn<'_>, json: bool) -> Result<Jv, String> {
     })
 }
 
-/// Appends JSON text as EDN (strings stay strings, objects become maps with string keys).
-fn json_as_edn(out: &mut String, text: &str) {
-    let mut bytes = text.as_bytes().to_vec();
-    match simd_json::to_tape(&mut bytes)
-        .ok()
-        .and_then(|t| crate::proto::Val::new(&t.0).map(|v| val_edn(out, v)))
-    {
-        Some(()) => {}
-        None => {
-            let _ = edn_string(out, text);
-        }
-    }
-}
-
-fn val_edn(out: &mut String, v: crate::proto::Val<'_, '_>) {
-    use crate::proto::Kind;
-    match v.kind() {
-        Kind::Null => out.push_str("nil"),
-        Kind::Bool => out.push_str(if v.as_bool() == Some(true) { "true" } else { "false" }),
-        Kind::Str => {
-            let _ = edn_string(out, v.as_str().unwrap_or_default());
-        }
-        Kind::Array => {
-            out.push('[');
-            for (i, e) in v.as_array().into_iter().flat_map(|a| a.iter()).enumerate() {
-                if i > 0 {
-                    out.push(' ');
-                }
-                val_edn(out, e);
-            }
-            out.push(']');
-        }
-        Kind::Object => {
-            out.push('{');
-            for (i, (k, e)) in v.as_object().into_iter().flat_map(|o| o.iter()).enumerate() {
-                if i > 0 {
-                    out.push_str(", ");
-                }
-                let _ = edn_string(out, k);
-                out.push(' ');
-                val_edn(out, e);
-            }
-            out.push('}');
-        }
-        Kind::Int | Kind::Float => {
-            let mut b = Vec::new();
-            crate::proto::encode::write_val(&mut b, v);
-            out.push_str(&String::from_utf8_lossy(&b));
-        }
-    }
-}
-
 fn write_jv(out: &mut String, v: &Jv) {
     match v {
         Jv::Null => out.push_str("nil"),
-        Jv::Int(i) => {
-            let _ = write!(out, "{i}");
-        }
-        Jv::Other(text) => json_as_edn(out, text),
+        Jv::Int(i) => push_i64(out, *i),
+        Jv::Other(text) => push_json(out, text, false),
     }
 }
 
-fn write_ints(out: &mut String, vals: impl IntoIterator<Item = impl std::fmt::Display>) {
+/// `[a b c]`, each item written by `each`, stopping once `out` passes `limit`.
+fn write_seq<T>(out: &mut String, items: &[T], limit: usize, each: impl Fn(&mut String, &T)) {
     out.push('[');
-    for (i, v) in vals.into_iter().enumerate() {
+    for (i, item) in items.iter().enumerate() {
         if i > 0 {
+            if out.len() > limit {
+                return;
+            }
             out.push(' ');
         }
-        let _ = write!(out, "{v}");
+        each(out, item);
     }
     out.push(']');
+}
+
+/// `[1 2 3]`, stopping once `out` passes `limit`.
+fn write_ints(out: &mut String, vals: &[u64], limit: usize) {
+    write_seq(out, vals, limit, |out, v| push_u64(out, *v));
 }
 
 /// A set read: the non-negative integers of a vector, list or set (nothing else can match an
@@ -243,31 +258,18 @@ impl HistoryFormat for EchoClient {
         match (op.kind, op.value) {
             // Maelstrom keeps the whole reply body; our JSON history the string echoed.
             (OpType::Ok, Edn::Map(_)) => {
-                Ok(EchoValue::Echoed(op.value.get("echo").and_then(Edn::as_str).map(str::to_owned)))
+                let echo = op.value.get("echo").and_then(Edn::as_str).map(str::to_owned);
+                let mut body = String::new();
+                let body = op.value.write_json(&mut body).then(|| body.into_boxed_str());
+                Ok(EchoValue::Echoed { echo, body })
             }
-            (OpType::Ok, Edn::Str(s)) => Ok(EchoValue::Echoed(Some(s.to_string()))),
-            (OpType::Ok, Edn::Nil) => Ok(EchoValue::Echoed(None)),
+            (OpType::Ok, Edn::Str(s)) => {
+                Ok(EchoValue::Echoed { echo: Some(s.to_string()), body: None })
+            }
+            (OpType::Ok, Edn::Nil) => Ok(EchoValue::Echoed { echo: None, body: None }),
             (OpType::Ok, v) => Err(expected("the echo_ok body (a map)", v)),
             (_, Edn::Str(s)) => Ok(EchoValue::Sent(s.to_string())),
             (_, v) => Err(expected("the string sent", v)),
-        }
-    }
-
-    fn write_value(&self, op: &Op<EchoValue>, out: &mut String) {
-        match &op.value {
-            EchoValue::Sent(s) => {
-                let _ = edn_string(out, s);
-            }
-            EchoValue::Echoed(e) => {
-                out.push_str("{:type \"echo_ok\", :echo ");
-                match e {
-                    Some(s) => {
-                        let _ = edn_string(out, s);
-                    }
-                    None => out.push_str("nil"),
-                }
-                out.push('}');
-            }
         }
     }
 }
@@ -316,13 +318,6 @@ impl HistoryFormat for UniqueIdsClient {
         };
         Ok(Some(IdValue { json: json_text(v)?, kind }))
     }
-
-    fn write_value(&self, op: &Op<Option<IdValue>>, out: &mut String) {
-        match &op.value {
-            None => out.push_str("nil"),
-            Some(id) => json_as_edn(out, &id.json),
-        }
-    }
 }
 
 /// The JSON kinds an id can have (`IdValue::kind`).
@@ -336,16 +331,6 @@ impl HistoryFormat for BroadcastClient {
             ("broadcast", _) => Ok(BValue::Broadcast(uint(op.value)?)),
             (_, OpType::Ok) => Ok(BValue::Read(Some(set_read(op.value)?))),
             _ => nil(op.value).map(|()| BValue::Read(None)),
-        }
-    }
-
-    fn write_value(&self, op: &Op<BValue>, out: &mut String) {
-        match &op.value {
-            BValue::Broadcast(x) => {
-                let _ = write!(out, "{x}");
-            }
-            BValue::Read(None) => out.push_str("nil"),
-            BValue::Read(Some(v)) => write_ints(out, v),
         }
     }
 
@@ -365,16 +350,6 @@ impl HistoryFormat for GSetClient {
             ("add", _) => Ok(GValue::Add(uint(op.value)?)),
             (_, OpType::Ok) => Ok(GValue::Read(Some(set_read(op.value)?))),
             _ => nil(op.value).map(|()| GValue::Read(None)),
-        }
-    }
-
-    fn write_value(&self, op: &Op<GValue>, out: &mut String) {
-        match &op.value {
-            GValue::Add(x) => {
-                let _ = write!(out, "{x}");
-            }
-            GValue::Read(None) => out.push_str("nil"),
-            GValue::Read(Some(v)) => write_ints(out, v),
         }
     }
 
@@ -400,15 +375,6 @@ impl<const GROW_ONLY: bool> HistoryFormat for CounterClient<GROW_ONLY> {
             }
             (_, OpType::Ok) => Ok(CValue::Read(Some(int(op.value)?))),
             _ => nil(op.value).map(|()| CValue::Read(None)),
-        }
-    }
-
-    fn write_value(&self, op: &Op<CValue>, out: &mut String) {
-        match op.value {
-            CValue::Add(d) | CValue::Read(Some(d)) => {
-                let _ = write!(out, "{d}");
-            }
-            CValue::Read(None) => out.push_str("nil"),
         }
     }
 }
@@ -526,64 +492,6 @@ impl HistoryFormat for KafkaClient {
             _ => nil(v).map(|()| KValue::Crash),
         }
     }
-
-    fn write_value(&self, op: &Op<KValue>, out: &mut String) {
-        match &op.value {
-            KValue::Send { key, msg, offset: None } => {
-                let _ = write!(out, "[[:send \"{key}\" {msg}]]");
-            }
-            KValue::Send { key, msg, offset: Some(o) } => {
-                let _ = write!(out, "[[:send \"{key}\" [{o} {msg}]]]");
-            }
-            KValue::Poll(None) => out.push_str("[[:poll]]"),
-            KValue::Poll(Some(p)) => {
-                out.push_str("[[:poll {");
-                let mut first = true;
-                for (k, pairs) in &p.msgs {
-                    if !std::mem::take(&mut first) {
-                        out.push_str(", ");
-                    }
-                    let _ = write!(out, "\"{k}\" [");
-                    for (i, (o, m)) in pairs.iter().enumerate() {
-                        if i > 0 {
-                            out.push(' ');
-                        }
-                        let _ = write!(out, "[{o} ");
-                        match m {
-                            PVal::Int(i) => {
-                                let _ = write!(out, "{i}");
-                            }
-                            PVal::Other(text) => json_as_edn(out, text),
-                        }
-                        out.push(']');
-                    }
-                    out.push(']');
-                }
-                for k in &p.foreign {
-                    if !std::mem::take(&mut first) {
-                        out.push_str(", ");
-                    }
-                    let _ = edn_string(out, k);
-                    out.push_str(" []");
-                }
-                out.push_str("}]]");
-            }
-            KValue::Assign { keys, seek } => {
-                out.push('[');
-                for (i, k) in keys.iter().enumerate() {
-                    if i > 0 {
-                        out.push(' ');
-                    }
-                    let _ = write!(out, "\"{k}\"");
-                }
-                out.push(']');
-                if *seek {
-                    out.push_str(", :seek-to-beginning? true");
-                }
-            }
-            KValue::Crash => out.push_str("nil"),
-        }
-    }
 }
 
 /// A transaction's micro-ops: `[[f k v] ...]`.
@@ -613,21 +521,6 @@ impl HistoryFormat for TxnClient {
             out.push(Mop { write, k: jv(&items[1], op.json)?, v: jv(&items[2], op.json)? });
         }
         Ok(TxnOps(out))
-    }
-
-    fn write_value(&self, op: &Op<TxnOps>, out: &mut String) {
-        out.push('[');
-        for (i, m) in op.value.0.iter().enumerate() {
-            if i > 0 {
-                out.push(' ');
-            }
-            out.push_str(if m.write { "[:w " } else { "[:r " });
-            write_jv(out, &m.k);
-            out.push(' ');
-            write_jv(out, &m.v);
-            out.push(']');
-        }
-        out.push(']');
     }
 }
 
@@ -661,43 +554,6 @@ impl HistoryFormat for ListAppendClient {
             });
         }
         Ok(LaTxn(out))
-    }
-
-    fn write_value(&self, op: &Op<LaTxn>, out: &mut String) {
-        out.push('[');
-        for (i, m) in op.value.0.iter().enumerate() {
-            if i > 0 {
-                out.push(' ');
-            }
-            match m {
-                LaMop::Append(k, v) => {
-                    out.push_str("[:append ");
-                    write_jv(out, k);
-                    out.push(' ');
-                    write_jv(out, v);
-                }
-                LaMop::R(k, v) => {
-                    out.push_str("[:r ");
-                    write_jv(out, k);
-                    out.push(' ');
-                    match v {
-                        None => out.push_str("nil"),
-                        Some(list) => {
-                            out.push('[');
-                            for (j, e) in list.iter().enumerate() {
-                                if j > 0 {
-                                    out.push(' ');
-                                }
-                                write_jv(out, e);
-                            }
-                            out.push(']');
-                        }
-                    }
-                }
-            }
-            out.push(']');
-        }
-        out.push(']');
     }
 }
 
@@ -736,22 +592,6 @@ impl HistoryFormat for LinKvClient {
         }
     }
 
-    fn write_value(&self, op: &Op<KvValue>, out: &mut String) {
-        match &op.value {
-            KvValue::Read { key, value } => {
-                let _ = write!(out, "[{key} ");
-                write_jv(out, value);
-                out.push(']');
-            }
-            KvValue::Write { key, value } => {
-                let _ = write!(out, "[{key} {value}]");
-            }
-            KvValue::Cas { key, from, to } => {
-                let _ = write!(out, "[{key} [{from} {to}]]");
-            }
-        }
-    }
-
     fn shape(&self, op: &RawOp<'_, '_>, f: &'static str) -> Option<&'static str> {
         // A read's invocation says nothing (Maelstrom's is [k nil], Knossos's nil or anything).
         if f == "read" && op.kind != OpType::Ok && !kv_tuple(op.value, f) {
@@ -762,6 +602,204 @@ impl HistoryFormat for LinKvClient {
 
     fn maelstrom_shape(&self, shape: &'static str) -> bool {
         shape == TUPLES
+    }
+}
+
+/// Appends `[a b]`: an offset and a message, a CAS's from and to.
+fn push_pair(out: &mut String, a: i64, b: impl FnOnce(&mut String)) {
+    out.push('[');
+    push_i64(out, a);
+    out.push(' ');
+    b(out);
+    out.push(']');
+}
+
+/// Appends `"3"`: a kafka key, an integer as a string.
+fn push_key(out: &mut String, k: u64) {
+    out.push('"');
+    push_u64(out, k);
+    out.push('"');
+}
+
+/// Maelstrom keeps the whole `echo_ok` body (its keys keywordized).
+impl MaelstromValue for EchoValue {
+    fn write_value(op: &Op<Self>, out: &mut String, _: usize) {
+        match &op.value {
+            EchoValue::Sent(s) => push_str(out, s),
+            EchoValue::Echoed { body: Some(body), .. } => push_json(out, body, true),
+            // Read back from history.jsonl, which keeps only the string.
+            EchoValue::Echoed { echo, body: None } => {
+                out.push_str("{:type \"echo_ok\", :echo ");
+                match echo {
+                    Some(s) => push_str(out, s),
+                    None => out.push_str("nil"),
+                }
+                out.push('}');
+            }
+        }
+    }
+}
+
+/// The id itself, whatever JSON it was.
+impl MaelstromValue for Option<IdValue> {
+    fn write_value(op: &Op<Self>, out: &mut String, _: usize) {
+        match &op.value {
+            None => out.push_str("nil"),
+            Some(id) => push_json(out, &id.json, false),
+        }
+    }
+}
+
+/// A set workload's value: the element added, or the elements read (`nil` when invoked).
+fn write_set_value(out: &mut String, value: Result<u64, &Option<Vec<u64>>>, limit: usize) {
+    match value {
+        Ok(x) => push_u64(out, x),
+        Err(None) => out.push_str("nil"),
+        Err(Some(v)) => write_ints(out, v, limit),
+    }
+}
+
+impl MaelstromValue for BValue {
+    fn write_value(op: &Op<Self>, out: &mut String, limit: usize) {
+        let value = match &op.value {
+            BValue::Broadcast(x) => Ok(*x),
+            BValue::Read(read) => Err(read),
+        };
+        write_set_value(out, value, limit);
+    }
+}
+
+/// g-set's final reads carry no `:final?` (Maelstrom's final generator is a plain read).
+impl MaelstromValue for GValue {
+    fn write_value(op: &Op<Self>, out: &mut String, limit: usize) {
+        let value = match &op.value {
+            GValue::Add(x) => Ok(*x),
+            GValue::Read(read) => Err(read),
+        };
+        write_set_value(out, value, limit);
+    }
+
+    fn write_keys(_: &Op<Self>, _: &mut String) {}
+}
+
+impl MaelstromValue for CValue {
+    fn write_value(op: &Op<Self>, out: &mut String, _: usize) {
+        match op.value {
+            CValue::Add(d) | CValue::Read(Some(d)) => push_i64(out, d),
+            CValue::Read(None) => out.push_str("nil"),
+        }
+    }
+}
+
+/// One micro-op in its vector; an assign's keys. The final phase is Jepsen's `final-polls`:
+/// a crash, an assign with `:seek-to-beginning? true`, then polls with `:poll-ms 1000`.
+impl MaelstromValue for KValue {
+    fn write_value(op: &Op<Self>, out: &mut String, limit: usize) {
+        match &op.value {
+            KValue::Send { key, msg, offset } => {
+                out.push_str("[[:send ");
+                push_key(out, *key);
+                out.push(' ');
+                match offset {
+                    None => push_u64(out, *msg),
+                    Some(o) => push_pair(out, *o, |out| push_u64(out, *msg)),
+                }
+                out.push_str("]]");
+            }
+            KValue::Poll(None) => out.push_str("[[:poll]]"),
+            KValue::Poll(Some(p)) => {
+                out.push_str("[[:poll {");
+                let mut first = true;
+                for (k, pairs) in &p.msgs {
+                    if !std::mem::take(&mut first) {
+                        out.push_str(", ");
+                    }
+                    push_key(out, *k);
+                    out.push(' ');
+                    write_seq(out, pairs, limit, |out, (o, m)| {
+                        push_pair(out, *o, |out| match m {
+                            PVal::Int(i) => push_i64(out, *i),
+                            PVal::Other(text) => push_json(out, text, false),
+                        })
+                    });
+                }
+                for k in &p.foreign {
+                    if !std::mem::take(&mut first) {
+                        out.push_str(", ");
+                    }
+                    push_str(out, k);
+                    out.push_str(" []");
+                }
+                out.push_str("}]]");
+            }
+            KValue::Assign { keys, .. } => write_seq(out, keys, limit, |out, k| push_key(out, *k)),
+            KValue::Crash => out.push_str("nil"),
+        }
+    }
+
+    fn write_keys(op: &Op<Self>, out: &mut String) {
+        match op.value {
+            KValue::Assign { seek: true, .. } => out.push_str(", :seek-to-beginning? true"),
+            KValue::Poll(_) if op.is_final => out.push_str(", :poll-ms 1000"),
+            _ => {}
+        }
+    }
+}
+
+impl MaelstromValue for TxnOps {
+    fn write_value(op: &Op<Self>, out: &mut String, limit: usize) {
+        write_seq(out, &op.value.0, limit, |out, m| {
+            out.push_str(if m.write { "[:w " } else { "[:r " });
+            write_jv(out, &m.k);
+            out.push(' ');
+            write_jv(out, &m.v);
+            out.push(']');
+        });
+    }
+}
+
+impl MaelstromValue for LaTxn {
+    fn write_value(op: &Op<Self>, out: &mut String, limit: usize) {
+        write_seq(out, &op.value.0, limit, |out, m| {
+            let (f, k) = match m {
+                LaMop::Append(k, _) => ("[:append ", k),
+                LaMop::R(k, _) => ("[:r ", k),
+            };
+            out.push_str(f);
+            write_jv(out, k);
+            out.push(' ');
+            match m {
+                LaMop::Append(_, v) => write_jv(out, v),
+                LaMop::R(_, None) => out.push_str("nil"),
+                LaMop::R(_, Some(list)) => write_seq(out, list, limit, write_jv),
+            }
+            out.push(']');
+        });
+    }
+}
+
+/// Jepsen's independent tuples: `[k v]`, `[k [from to]]`.
+impl MaelstromValue for KvValue {
+    fn write_value(op: &Op<Self>, out: &mut String, _: usize) {
+        out.push('[');
+        match &op.value {
+            KvValue::Read { key, value } => {
+                push_u64(out, *key);
+                out.push(' ');
+                write_jv(out, value);
+            }
+            KvValue::Write { key, value } => {
+                push_u64(out, *key);
+                out.push(' ');
+                push_i64(out, *value);
+            }
+            KvValue::Cas { key, from, to } => {
+                push_u64(out, *key);
+                out.push(' ');
+                push_pair(out, *from, |out| push_i64(out, *to));
+            }
+        }
+        out.push(']');
     }
 }
 

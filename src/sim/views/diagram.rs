@@ -18,8 +18,8 @@
 
 use std::fmt::Write as _;
 
-use super::edn::{push_i64, push_u64};
 use super::{RunViews, xml_escape, xml_text};
+use crate::edn::{push_i64, push_u64};
 use crate::sim::journal::{DropReason, Entry, Fate, Journal};
 use crate::sim::net::Addr;
 use crate::sim::services;

@@ -1,12 +1,14 @@
 //! The history files: `history.jsonl` (one JSON object per entry), `history.txt` (Jepsen's
 //! condensed form: process, type, f, value and error, tab-separated) and `history.edn`
-//! (one op map per line, as Jepsen stores a history and Maelstrom writes it).
+//! (one op map per line, exactly as Maelstrom writes it: values, the generator's keys and
+//! errors in Maelstrom's shapes, [`crate::sim::check::values`]).
 //!
 //! Values are written whole in all three (they are the data a later check reads); the
 //! timeline and the diagram are the views that cut long values short.
 
-use super::edn::{push_u64, quote};
-use super::{Ops, edn};
+use super::Ops;
+use crate::edn::push_u64;
+use crate::sim::check::values::push_error;
 use crate::sim::history::OpType;
 
 /// `history.jsonl`.
@@ -32,9 +34,11 @@ pub fn type_keyword(kind: OpType) -> &'static str {
 /// `history.txt` and `history.edn` together (each value is rendered once for both).
 ///
 /// `history.txt`: `process \t :type \t :f \t value [\t error]` per entry, as Jepsen prints an
-/// operation (the error as plain text). `history.edn`: one map per line, keys in the order of
-/// Jepsen's op record (`:index`, `:time`, `:type`, `:process`, `:f`, `:value`), then
-/// `:error` and `:final?` when set.
+/// operation (the error as Clojure's `print` shows it; a newline in it becomes a space, so
+/// that every entry is one line). `history.edn`: one map per line as Jepsen 0.3.7 prints an
+/// op (`(str (into {} op))`): the keys of its record (`:index`, `:time`, `:type`,
+/// `:process`, `:f`, `:value`), then the keys its generator put on it (`:final? true`, ...),
+/// then `:error`.
 pub fn txt_and_edn(ops: &dyn Ops, size_hint: usize) -> (String, String) {
     let mut txt = String::with_capacity(size_hint.max(ops.len() * 48));
     let mut edn = String::with_capacity(size_hint.max(ops.len() * 80));
@@ -53,7 +57,12 @@ pub fn txt_and_edn(ops: &dyn Ops, size_hint: usize) -> (String, String) {
         txt.push_str(&value);
         if let Some(e) = h.error {
             txt.push('\t');
-            txt.push_str(&e.replace('\n', " "));
+            let at = txt.len();
+            push_error(&mut txt, e, false);
+            if txt[at..].contains('\n') {
+                let line = txt[at..].replace('\n', " ");
+                txt.replace_range(at.., &line);
+            }
         }
         txt.push('\n');
 
@@ -69,12 +78,10 @@ pub fn txt_and_edn(ops: &dyn Ops, size_hint: usize) -> (String, String) {
         edn.push_str(h.f);
         edn.push_str(", :value ");
         edn.push_str(&value);
+        ops.keys_edn(i, &mut edn);
         if let Some(e) = h.error {
             edn.push_str(", :error ");
-            edn.push_str(&quote(e));
-        }
-        if h.is_final {
-            edn.push_str(", :final? true");
+            push_error(&mut edn, e, true);
         }
         edn.push_str("}\n");
     }
@@ -91,17 +98,14 @@ pub fn edn(ops: &dyn Ops) -> String {
     txt_and_edn(ops, 0).1
 }
 
-/// Reads `history.edn` text (ours or Maelstrom's) back into op maps.
-pub fn read_edn(text: &str) -> Result<Vec<edn::Edn>, String> {
-    edn::read_all(text)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::edn::{Edn, read_all};
     use crate::sim::history::{History, Op};
+    use crate::sim::workloads::broadcast::BValue;
 
-    fn sample() -> History<Option<Vec<u64>>> {
+    fn sample() -> History<BValue> {
         let mut h = History::default();
         let op = |kind, value, error: Option<&str>| Op {
             index: 0,
@@ -113,12 +117,18 @@ mod tests {
             error: error.map(str::to_owned),
             is_final: false,
         };
-        h.push(op(OpType::Invoke, None, None));
-        h.push(op(OpType::Ok, Some(vec![1, 2]), None));
-        h.push(op(OpType::Invoke, None, None));
-        let mut last = op(OpType::Fail, None, Some("net-timeout"));
+        h.push(op(OpType::Invoke, BValue::Read(None), None));
+        h.push(op(OpType::Ok, BValue::Read(Some(vec![1, 2])), None));
+        h.push(op(OpType::Invoke, BValue::Read(None), None));
+        let mut last = op(OpType::Fail, BValue::Read(None), Some("net-timeout"));
         last.is_final = true;
         h.push(last);
+        let mut info = op(OpType::Invoke, BValue::Read(None), None);
+        info.process = 4;
+        h.push(info.clone());
+        info.kind = OpType::Info;
+        info.error = Some("temporarily-unavailable: not yet\nready".into());
+        h.push(info);
         h
     }
 
@@ -127,24 +137,31 @@ mod tests {
         assert_eq!(
             txt(&sample()),
             "3\t:invoke\t:read\tnil\n3\t:ok\t:read\t[1 2]\n3\t:invoke\t:read\tnil\n\
-             3\t:fail\t:read\tnil\tnet-timeout\n"
+             3\t:fail\t:read\tnil\t:net-timeout\n4\t:invoke\t:read\tnil\n\
+             4\t:info\t:read\tnil\t[:temporarily-unavailable not yet ready]\n"
         );
     }
 
     #[test]
-    fn edn_lines_are_op_maps_that_read_back() {
+    fn edn_lines_are_op_maps_as_jepsen_prints_them() {
         let text = edn(&sample());
-        assert!(text.starts_with(
-            "{:index 0, :time 1000, :type :invoke, :process 3, :f :read, :value nil}\n"
-        ));
-        let ops = read_edn(&text).unwrap();
-        assert_eq!(ops.len(), 4);
+        let lines: Vec<&str> = text.lines().collect();
         assert_eq!(
-            ops[1].get("value"),
-            Some(&edn::Edn::Vector(vec![edn::Edn::Int(1), edn::Edn::Int(2)]))
+            lines[0],
+            "{:index 0, :time 1000, :type :invoke, :process 3, :f :read, :value nil}"
         );
-        assert_eq!(ops[3].get("error"), Some(&edn::Edn::Str("net-timeout".into())));
-        assert_eq!(ops[3].get("final?"), Some(&edn::Edn::Bool(true)));
+        // The generator's keys come before the error, which is as with-errors writes it.
+        assert_eq!(
+            lines[3],
+            "{:index 3, :time 1000, :type :fail, :process 3, :f :read, :value nil, \
+             :final? true, :error :net-timeout}"
+        );
+        assert!(lines[5].ends_with(":error [:temporarily-unavailable \"not yet\\nready\"]}"));
+        let ops = read_all(&text).unwrap();
+        assert_eq!(ops.len(), 6);
+        assert_eq!(ops[1].get("value"), Some(&Edn::Vector(vec![Edn::Int(1), Edn::Int(2)])));
+        assert_eq!(ops[3].get("error"), Some(&Edn::Keyword("net-timeout")));
+        assert_eq!(ops[3].get("final?"), Some(&Edn::Bool(true)));
     }
 
     #[test]
@@ -157,17 +174,17 @@ mod tests {
                     :value [:isolated {\"n1\" #{\"n2\"}}]}\n\
                     {:index 3, :time 51922791, :type :fail, :process 1, :f :read, :value nil, \
                     :error [:net-timeout \"no reply\"], :final? true}\n";
-        let ops = read_edn(text).unwrap();
+        let ops = read_all(text).unwrap();
         assert_eq!(ops.len(), 4);
-        assert_eq!(ops[2].get("process"), Some(&edn::Edn::Keyword("nemesis".into())));
-        assert_eq!(ops[3].get("final?"), Some(&edn::Edn::Bool(true)));
-        assert!(matches!(ops[3].get("error"), Some(edn::Edn::Vector(v)) if v.len() == 2));
+        assert_eq!(ops[2].get("process"), Some(&Edn::Keyword("nemesis")));
+        assert_eq!(ops[3].get("final?"), Some(&Edn::Bool(true)));
+        assert!(matches!(ops[3].get("error"), Some(Edn::Vector(v)) if v.len() == 2));
     }
 
     #[test]
     fn jsonl_has_a_line_per_entry() {
         let text = String::from_utf8(jsonl(&sample())).unwrap();
-        assert_eq!(text.lines().count(), 4);
+        assert_eq!(text.lines().count(), 6);
         assert!(text.lines().nth(1).unwrap().contains("\"value\":[1,2]"));
     }
 }

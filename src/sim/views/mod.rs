@@ -10,13 +10,13 @@
 //! | `latency-raw.svg`, `latency-quantiles.svg`, `rate.svg` | latency and throughput over time | [`plots`] |
 //! | `node-logs/<node>.log`, `net.log` | node stderr, `--log-net-*` lines | [`write_all`] |
 //!
-//! EDN itself (writer and reader) is [`edn`]. Views never decide anything: the verdict and
+//! EDN itself (writer and reader) is [`crate::edn`]; the values' Maelstrom shapes are
+//! [`crate::sim::check::values`]. Views never decide anything: the verdict and
 //! the console report are [`super::report`]'s. A history judged again without a live run
 //! ([`super::engine::RunData::from_history`]) gets every view but the diagram, which has
 //! no journal to draw.
 
 pub mod diagram;
-pub mod edn;
 pub mod history;
 pub mod plots;
 pub mod results;
@@ -28,6 +28,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 
+use super::check::values::MaelstromValue;
 use super::engine::PartitionSpan;
 use super::history::{History, OpType};
 use super::journal::Journal;
@@ -62,14 +63,18 @@ pub trait Ops: Send + Sync {
     }
     /// Entry `i` without its value.
     fn head(&self, i: usize) -> Head<'_>;
-    /// Appends entry `i`'s value as EDN, stopping after `budget` bytes (then ending in `…`
-    /// and returning false).
+    /// Appends entry `i`'s value as Maelstrom writes it in EDN
+    /// ([`MaelstromValue::write_value`]), cut after `budget` bytes (then ending in `…` and
+    /// returning false).
     fn value_edn(&self, i: usize, out: &mut String, budget: usize) -> bool;
+    /// Appends the other keys of entry `i` as Maelstrom writes them (`, :final? true`;
+    /// [`MaelstromValue::write_keys`]).
+    fn keys_edn(&self, i: usize, out: &mut String);
     /// Appends entry `i` as one JSON object (a `history.jsonl` line, without newline).
     fn json(&self, i: usize, out: &mut Vec<u8>);
 }
 
-impl<V: Serialize + Send + Sync> Ops for History<V> {
+impl<V: MaelstromValue + Serialize + Send + Sync> Ops for History<V> {
     fn len(&self) -> usize {
         self.ops.len()
     }
@@ -86,7 +91,21 @@ impl<V: Serialize + Send + Sync> Ops for History<V> {
         }
     }
     fn value_edn(&self, i: usize, out: &mut String, budget: usize) -> bool {
-        edn::write_capped(out, &self.ops[i].value, budget)
+        let limit = out.len().saturating_add(budget);
+        V::write_value(&self.ops[i], out, limit);
+        if out.len() <= limit {
+            return true;
+        }
+        let mut cut = limit;
+        while !out.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        out.truncate(cut);
+        out.push('…');
+        false
+    }
+    fn keys_edn(&self, i: usize, out: &mut String) {
+        V::write_keys(&self.ops[i], out);
     }
     fn json(&self, i: usize, out: &mut Vec<u8>) {
         let len = out.len();
@@ -290,7 +309,8 @@ mod tests {
 
     #[test]
     fn erased_histories_pair_and_render() {
-        let mut h: History<Option<u64>> = History::default();
+        use crate::sim::workloads::pn_counter::CValue;
+        let mut h: History<CValue> = History::default();
         let op = |process, kind, value| Op {
             index: 0,
             time: 5,
@@ -301,9 +321,9 @@ mod tests {
             error: None,
             is_final: false,
         };
-        h.push(op(0, OpType::Invoke, None));
-        h.push(op(1, OpType::Invoke, None));
-        h.push(op(0, OpType::Ok, Some(3)));
+        h.push(op(0, OpType::Invoke, CValue::Read(None)));
+        h.push(op(1, OpType::Invoke, CValue::Read(None)));
+        h.push(op(0, OpType::Ok, CValue::Read(Some(3))));
         let ops: &dyn Ops = &h;
         let p = pairs(ops);
         assert_eq!(p.len(), 2);
@@ -312,5 +332,26 @@ mod tests {
         let mut s = String::new();
         assert!(ops.value_edn(2, &mut s, 100));
         assert_eq!(s, "3");
+
+        // A long value is cut at its budget, and writing it stops there.
+        use crate::sim::workloads::broadcast::BValue;
+        let mut h: History<BValue> = History::default();
+        h.push(Op {
+            index: 0,
+            time: 5,
+            process: 0,
+            kind: OpType::Ok,
+            f: "read",
+            value: BValue::Read(Some((0..100_000).collect())),
+            error: None,
+            is_final: true,
+        });
+        let mut s = String::from("value: ");
+        assert!(!h.value_edn(0, &mut s, 50));
+        assert!(s.starts_with("value: [0 1 2 3") && s.ends_with('…'), "{s}");
+        assert_eq!(s.len(), "value: ".len() + 50 + '…'.len_utf8());
+        let mut k = String::new();
+        h.keys_edn(0, &mut k);
+        assert_eq!(k, ", :final? true");
     }
 }

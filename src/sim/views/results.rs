@@ -14,7 +14,7 @@
 use serde::Serialize;
 use serde::ser::SerializeMap;
 
-use super::edn::{self, Keyword};
+use crate::edn::{self, Keyword};
 use crate::sim::engine::{NodeFault, PartitionSpan};
 use crate::sim::net::{Counts, NetStats};
 use crate::sim::report::Verdict;

@@ -6,14 +6,29 @@ use super::{Check, ClientWorkload, Done, RpcResult, Step, Ty, Validity, check_sc
 use crate::sim::history::{History, OpType};
 use crate::sim::opts::TestOpts;
 
-/// An echo operation's value: the string sent, or the string that came back.
-#[derive(Clone, Debug, Serialize)]
-#[serde(untagged)]
+/// An echo operation's value: the string sent, or what came back.
+#[derive(Clone, Debug)]
 pub enum EchoValue {
     /// The payload (invocations; info and fail completions keep it).
     Sent(String),
-    /// What `echo_ok` carried, when it was a string.
-    Echoed(Option<String>),
+    /// An `echo_ok`.
+    Echoed {
+        /// What it carried in `echo`, when that was a string.
+        echo: Option<String>,
+        /// The whole reply body as JSON text, which Maelstrom's history keeps as the
+        /// operation's value (absent when read back from our `history.jsonl`).
+        body: Option<Box<str>>,
+    },
+}
+
+/// In JSON (`history.jsonl`, the checker's errors): the string sent or echoed.
+impl Serialize for EchoValue {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            EchoValue::Sent(t) => s.serialize_str(t),
+            EchoValue::Echoed { echo, .. } => echo.serialize(s),
+        }
+    }
 }
 
 /// The echo client workload.
@@ -77,8 +92,11 @@ impl ClientWorkload for EchoClient {
         if let Err(why) = check_schema(msg, "echo_ok", ECHO_OK) {
             return Done::err(OpType::Info, v.clone(), format!("malformed-rpc-response: {why}"));
         }
-        let echoed = msg.get("echo").and_then(|e| e.as_str()).map(str::to_owned);
-        Done::ok(EchoValue::Echoed(echoed))
+        let echo = msg.get("echo").and_then(|e| e.as_str()).map(str::to_owned);
+        let mut body = Vec::new();
+        crate::proto::encode::write_val(&mut body, msg.body.as_val());
+        let body = String::from_utf8(body).ok().map(String::into_boxed_str);
+        Done::ok(EchoValue::Echoed { echo, body })
     }
 
     fn check(&self, history: &History<EchoValue>, _: &TestOpts) -> Check {
@@ -91,7 +109,7 @@ impl ClientWorkload for EchoClient {
         for p in history.pairs() {
             let ok = match (&p.invoke.value, p.complete) {
                 (EchoValue::Sent(s), Some(c)) if c.kind == OpType::Ok => {
-                    matches!(&c.value, EchoValue::Echoed(Some(e)) if e == s)
+                    matches!(&c.value, EchoValue::Echoed { echo: Some(e), .. } if e == s)
                 }
                 _ => false,
             };

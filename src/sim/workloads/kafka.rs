@@ -26,12 +26,12 @@ use serde::ser::{SerializeMap, SerializeSeq};
 use serde::{Serialize, Serializer};
 
 use super::{Check, ClientWorkload, Done, RpcResult, Step, Ty, check_schema, fields};
+use crate::edn::Keyword;
 use crate::proto::Val;
 use crate::proto::encode::write_val;
 use crate::rng::Rng;
 use crate::sim::history::{History, OpType};
 use crate::sim::opts::TestOpts;
-use crate::sim::views::edn::Keyword;
 
 /// A message value as polled: integers (what clients send) or any other JSON, kept as text.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]

@@ -26,7 +26,7 @@ use std::fmt;
 use serde::Serialize;
 use serde::ser::{SerializeSeq, Serializer};
 
-use crate::sim::views::edn::Keyword;
+use crate::edn::Keyword;
 
 use super::txn::{Generator, Jv};
 use super::{Check, ClientWorkload, Done, RpcResult, Step, Ty, check_schema, fields};

@@ -158,7 +158,7 @@ pub struct Check {
     /// The checker's result as a JSON object (for `results.json`).
     pub json: String,
     /// The same result as an EDN map, keys as Jepsen names them (`results.edn`'s
-    /// `:workload`; see [`crate::sim::views::edn`]).
+    /// `:workload`; see [`crate::edn::write`]).
     pub edn: String,
 }
 
@@ -171,15 +171,20 @@ impl Check {
                 e.to_string().replace('"', "'")
             )
         });
-        let edn = crate::sim::views::edn::to_string(result);
+        let edn = crate::edn::to_string(result);
         Check { valid, summary, json, edn }
     }
 }
 
 /// The client side of one Maelstrom workload.
 pub trait ClientWorkload {
-    /// Operation values as they appear in the history.
-    type Value: Clone + fmt::Debug + Serialize;
+    /// Operation values as they appear in the history (and in Maelstrom's `history.edn`).
+    type Value: Clone
+        + fmt::Debug
+        + Serialize
+        + Send
+        + Sync
+        + crate::sim::check::values::MaelstromValue;
 
     /// Whether a thread keeps its client (and client id) after an indefinite outcome.
     fn reusable_client(&self) -> bool;
@@ -354,7 +359,7 @@ impl Quantiles {
 
 impl Serialize for Quantiles {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_newtype_struct(crate::sim::views::edn::QUANTILES, &self.0)
+        s.serialize_newtype_struct(crate::edn::write::QUANTILES, &self.0)
     }
 }
 

@@ -16,12 +16,12 @@ use serde::Serialize;
 use serde::ser::{SerializeSeq, Serializer};
 
 use super::{Check, ClientWorkload, Done, RpcResult, Step, Ty, check_schema, fields};
+use crate::edn::Keyword;
 use crate::proto::encode::write_val;
 use crate::proto::{Kind, Msg, Val};
 use crate::rng::Rng;
 use crate::sim::history::{History, OpType};
 use crate::sim::opts::TestOpts;
-use crate::sim::views::edn::Keyword;
 
 /// A JSON value as the checker sees it: null, an integer, or anything else (kept as its JSON
 /// text; it can never equal a written integer).
