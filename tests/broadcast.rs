@@ -180,10 +180,14 @@ fn retransmission_is_what_survives_message_loss() {
     for profile in ["default", "low-latency", "frugal"] {
         valid_over(&lossy(&[profile]), 0..2);
     }
-    // Control: with retransmission pushed past the end of the test, the tail of the data is
-    // lost for good and the checker must say so.
-    let (m, out) = run(&TestOpts { seed: 0, ..lossy(&["--rto-ms=3600000"]) });
-    assert!(m.valid == Validity::False && m.lost > 0, "{m:?}\n{}", out.summary);
+    // Control: with retransmission pushed past the end of the test, a run whose last data
+    // to some peer is lost loses values for good, and the checker must say so. Whether the
+    // last message to a peer is among the 20% lost is up to the seed (about half the runs
+    // lose something), so the control looks at several.
+    let runs: Vec<(Measured, Outcome)> =
+        (0..8).map(|seed| run(&TestOpts { seed, ..lossy(&["--rto-ms=3600000"]) })).collect();
+    let failing = runs.iter().filter(|(m, _)| m.valid == Validity::False && m.lost > 0).count();
+    assert!(failing >= 2, "{failing} of 8 runs lost values: {:?}", runs[0].1.summary);
 }
 
 /// The system allocator, counting the allocations of threads that ask for it.
