@@ -16,6 +16,7 @@ pub mod process;
 pub mod report;
 pub mod scenario;
 pub mod services;
+pub mod sweep;
 pub mod workloads;
 
 use self::engine::{Backend, Engine};
