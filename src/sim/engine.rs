@@ -572,7 +572,14 @@ impl<'o, W: ClientWorkload, B: Backend> Engine<'o, W, B> {
 
     fn nemesis(&mut self) {
         self.nemesis_next = None;
-        if self.phase != Phase::Main || self.now >= self.limit {
+        if self.phase != Phase::Main {
+            return;
+        }
+        if self.now >= self.limit {
+            // Woken at or past the cutoff (real time): the operation is stamped now and
+            // dropped, which ends the phase, as in `generate`.
+            self.nemesis_next = Some(self.now);
+            self.maybe_end_main();
             return;
         }
         self.busy_thread();
@@ -609,9 +616,16 @@ impl<'o, W: ClientWorkload, B: Backend> Engine<'o, W, B> {
     }
 
     fn generate(&mut self) {
-        // Past the cutoff `time-limit` emits nothing; `maybe_end_main` has ended the phase
-        // by then (the nemesis, whose turn comes first, ends it if the stagger did not).
-        if self.phase != Phase::Main || self.now >= self.limit {
+        if self.phase != Phase::Main {
+            return;
+        }
+        if self.now >= self.limit {
+            // In real time the wake-up for an operation due before the cutoff can come after
+            // it. Jepsen stamps the operation with the time it is asked for, and `time-limit`
+            // drops an operation stamped at or past the cutoff, ending the phase.
+            self.gen_waiting = false;
+            self.gen_target = self.now;
+            self.maybe_end_main();
             return;
         }
         match self.free_thread() {
@@ -1031,6 +1045,69 @@ mod tests {
         assert!(threads.len() > 100, "{}", threads.len());
         let expected: Vec<usize> = (0..threads.len()).map(|k| [0, 1, 2, 3, 4, 0][k % 6]).collect();
         assert_eq!(threads, expected);
+    }
+
+    /// The in-process nodes on a clock that wakes every wait `late` after it was asked to,
+    /// as a loaded machine does in process mode.
+    struct Late {
+        inner: InProcess,
+        late: Duration,
+    }
+
+    impl Backend for Late {
+        fn is_virtual(&self) -> bool {
+            false
+        }
+        fn deliver(&mut self, now: Instant, node: usize, line: &[u8]) {
+            self.inner.deliver(now, node, line);
+        }
+        fn next_timer(&self) -> Option<Instant> {
+            self.inner.next_timer()
+        }
+        fn fire_timers(&mut self, now: Instant) {
+            self.inner.fire_timers(now);
+        }
+        fn wait(&mut self, until: Option<Instant>) -> Instant {
+            until.expect("the engine waits for nothing: no event is left to end the run")
+                + self.late
+        }
+        fn take_output(&mut self, sink: &mut Vec<(usize, Vec<u8>)>) {
+            self.inner.take_output(sink);
+        }
+        fn take_logs(&mut self, logs: &mut [Vec<u8>]) {
+            self.inner.take_logs(logs);
+        }
+        fn stop(&mut self) -> Vec<BackendFault> {
+            self.inner.stop()
+        }
+    }
+
+    #[test]
+    fn late_wake_ups_shift_the_schedule_and_still_end_the_main_phase() {
+        // Every wake-up comes 10 ms late, so each operation starts 10 ms after it was due and
+        // the next gap counts from there (Jepsen's stagger): about 5 s / 30 ms operations
+        // instead of 5 s / 20 ms. Wake-ups past the cutoff, of the stagger or of the nemesis,
+        // must end the phase rather than leave it waiting for nothing.
+        for seed in 0..6 {
+            let o = TestOpts {
+                partition: true,
+                nemesis_interval: 0.2,
+                ..opts("broadcast", 3, 50.0, seed)
+            };
+            let late = Late { inner: machines(&o), late: Duration::from_millis(10) };
+            let (data, _, _) = Engine::new(&o, BroadcastClient::default(), late).run();
+            assert!(data.aborted.is_none(), "seed {seed}: {:?}", data.aborted);
+            let main: Vec<u64> = data
+                .history
+                .ops
+                .iter()
+                .filter(|op| op.kind == OpType::Invoke && !op.is_final)
+                .map(|op| op.time)
+                .collect();
+            assert!(main.iter().all(|&t| t < 5_000_000_000), "seed {seed}: an op past the cutoff");
+            assert!((130..=205).contains(&main.len()), "seed {seed}: {} ops", main.len());
+            assert!(data.history.ops.iter().any(|op| op.is_final), "seed {seed}: no final reads");
+        }
     }
 
     #[test]
