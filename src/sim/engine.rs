@@ -461,7 +461,11 @@ impl<'o, W: ClientWorkload, B: Backend> Engine<'o, W, B> {
     /// emit next (the client stagger's `next-time`, or the nemesis's) is at or past the cutoff.
     /// The interpreter asks right after each dispatch, so this is decided when the last
     /// operation before the cutoff is emitted, not at the cutoff itself. A client operation
-    /// that waits for a free thread (`:pending`) does not count until a thread frees.
+    /// that waits for a free thread (`:pending`) does not count until a thread frees: `any`
+    /// (`soonest-op-map`) prefers any operation to a pending one, so while every client
+    /// thread is busy the nemesis's next operation alone decides, and one due past the cutoff
+    /// ends the phase early (kafka with latency and partitions, whose few threads are mostly
+    /// busy, ends its main phase seconds early in Maelstrom too).
     fn maybe_end_main(&mut self) {
         if self.phase != Phase::Main || self.opts.rate <= 0.0 {
             return;
@@ -1108,6 +1112,28 @@ mod tests {
             assert!((130..=205).contains(&main.len()), "seed {seed}: {} ops", main.len());
             assert!(data.history.ops.iter().any(|op| op.is_final), "seed {seed}: no final reads");
         }
+    }
+
+    #[test]
+    fn with_every_thread_busy_the_nemesis_alone_decides_the_time_limit() {
+        let o = TestOpts { partition: true, ..opts("broadcast", 3, 10.0, 1) };
+        let mut e = Engine::new(&o, BroadcastClient::default(), machines(&o));
+        e.phase = Phase::Main;
+        e.limit = Instant::from_millis(20_000);
+        e.gen_target = Instant::from_millis(19_990);
+        e.nemesis_next = Some(Instant::from_millis(23_000));
+        e.maybe_end_main();
+        assert_eq!(e.phase, Phase::Main, "the client's next operation comes before the cutoff");
+        e.gen_waiting = true;
+        e.maybe_end_main();
+        assert_eq!(e.phase, Phase::Quiet, "a pending client does not hold the phase open");
+        let mut e = Engine::new(&o, BroadcastClient::default(), machines(&o));
+        e.phase = Phase::Main;
+        e.limit = Instant::from_millis(20_000);
+        e.gen_waiting = true;
+        e.nemesis_next = Some(Instant::from_millis(19_000));
+        e.maybe_end_main();
+        assert_eq!(e.phase, Phase::Main, "the nemesis acts once more before the cutoff");
     }
 
     #[test]
