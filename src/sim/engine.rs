@@ -9,8 +9,10 @@
 //!
 //! Phases, as in Maelstrom: `init` to every node (a fresh client each, 10 s to answer); the
 //! workload's setup request (broadcast's `topology`); the main phase of `--time-limit`
-//! seconds (client operations staggered at `--rate`, partitions if asked); then, for
-//! workloads with a final phase, heal, 10 s of quiet, and the final operations.
+//! seconds (client operations staggered at `--rate` and handed round the threads as Jepsen's
+//! generator does, partitions if asked); then, for workloads with a final phase, heal, 10 s
+//! of quiet, and the final operations. Where timing follows Jepsen 0.3.7 (the generator and
+//! interpreter Maelstrom 0.2.x runs), the comment names the function it follows.
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;

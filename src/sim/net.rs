@@ -4,9 +4,10 @@
 //! Delivery follows Maelstrom's model exactly. Every destination has one queue ordered by
 //! deadline and one consumer. An idle consumer takes the earliest-deadline message at once,
 //! checks the partition table *then* (not at the deadline), drops the message if the link is
-//! cut, and otherwise holds it until its deadline and delivers it. While it holds a message,
-//! nothing else reaches that destination, not even a client request with latency 0 (the
-//! head-of-line blocking real Maelstrom has).
+//! cut, and otherwise holds it for the whole milliseconds left until its deadline (Maelstrom
+//! sleeps a truncated `(long dt)`) and delivers it. While it holds a message, nothing else
+//! reaches that destination, not even a client request with latency 0 (the head-of-line
+//! blocking real Maelstrom has).
 
 use std::cmp::{Ordering, Reverse};
 use std::collections::BinaryHeap;
