@@ -11,6 +11,7 @@ pub mod fuzz;
 pub mod node;
 pub mod proto;
 pub mod rng;
+pub mod serve;
 pub mod sim;
 pub mod simd;
 pub mod time;

@@ -1,5 +1,6 @@
 //! `glomers`: the bench CLI. `glomers test -w broadcast --node-count 25 ...` runs a
-//! Maelstrom-compatible test (in-process by default, or real binaries with `--bin`).
+//! Maelstrom-compatible test (in-process by default, or real binaries with `--bin`);
+//! `glomers serve` shows the results store in a browser.
 
 use std::io::Write;
 use std::process::ExitCode;
@@ -14,9 +15,14 @@ usage: glomers test [maelstrom test flags] [--seed N] [--loss P] [--store DIR | 
                                          seed pick latency, partitions and message loss;
                                          --jobs: threads, default every core in-process,
                                          1 with --bin)
+       glomers serve [--store DIR] [--port N] [--bind ADDR] [--threads N]
+                                        (a web UI over the results store: every run, newest
+                                         first, coloured by verdict; each run's report,
+                                         plots, diagram, timeline, logs and files)
 
 Flags (same names and defaults as `maelstrom test`):
   -w, --workload W        echo | unique-ids | broadcast | g-counter | kafka | txn-rw-register
+                          | txn-list-append
   --bin FILE              node binary; words after it (or after --) are its arguments
   --node-count N          N nodes named n0..n{N-1} (without it: Maelstrom's five, n1..n5)
   --time-limit S          seconds of client operations (60)
@@ -28,13 +34,19 @@ Flags (same names and defaults as `maelstrom test`):
   --nemesis-interval S    mean seconds between partition changes (10)
   --topology T            grid | line | tree | tree2 | tree3 | tree4 | total
   --availability A        total | a fraction of ops that must succeed
-  --consistency-models M  read-uncommitted | read-committed | ...
+  --consistency-models M  read-uncommitted | read-committed | ... (strict-serializable)
   --max-txn-length N, --max-writes-per-key N, --key-count N
   --log-stderr, --log-net-send, --log-net-recv
 Ours:
   --seed N                the one seed of the whole run (0)
   --loss P                drop each server-to-server message with probability P
   --store DIR             results directory root (store); --no-store writes nothing
+Serve:
+  --store DIR             the results store to show (store)
+  --port N                port (8080; 0 picks a free one)
+  --bind ADDR             address to listen on (127.0.0.1; another one opens the store
+                          to the network)
+  --threads N             requests served at once (4)
 Exit status: 0 valid, 1 invalid, 2 unknown, 254 bad arguments, 255 the test could not run.
 ";
 
@@ -50,12 +62,13 @@ macro_rules! out {
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.first().map(String::as_str) {
-        Some("test" | "sweep") if wants_help(&args[1..]) => {
+        Some("test" | "sweep" | "serve") if wants_help(&args[1..]) => {
             out!("{USAGE}");
             ExitCode::SUCCESS
         }
         Some("test") => test(&args[1..]),
         Some("sweep") => sweep(&args[1..]),
+        Some("serve") => serve(&args[1..]),
         Some("-h" | "--help" | "help") | None => {
             out!("{USAGE}");
             ExitCode::SUCCESS
@@ -103,6 +116,35 @@ fn test(args: &[String]) -> ExitCode {
         }
         Err(e) => {
             eprintln!("glomers test: {e}");
+            ExitCode::from(255)
+        }
+    }
+}
+
+/// `glomers serve`: binds, prints the address, and serves until killed.
+fn serve(args: &[String]) -> ExitCode {
+    let opts = match glomers::serve::ServeOpts::parse(args) {
+        Ok(o) => o,
+        Err(e) => {
+            eprintln!("glomers serve: {e}\n\n{USAGE}");
+            return ExitCode::from(254);
+        }
+    };
+    let server = match glomers::serve::Server::bind(&opts) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("glomers serve: {e}");
+            return ExitCode::from(254);
+        }
+    };
+    match server.local_addr() {
+        Ok(addr) => out!("glomers serve: http://{addr}/ showing {}", server.root.display()),
+        Err(e) => eprintln!("glomers serve: {e}"),
+    }
+    match server.run() {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("glomers serve: {e}");
             ExitCode::from(255)
         }
     }

@@ -25,8 +25,15 @@ use self::report::Outcome;
 use self::workloads::ClientWorkload;
 
 /// Workloads the bench can run.
-pub const WORKLOADS: &[&str] =
-    &["echo", "unique-ids", "broadcast", "g-counter", "kafka", "txn-rw-register"];
+pub const WORKLOADS: &[&str] = &[
+    "echo",
+    "unique-ids",
+    "broadcast",
+    "g-counter",
+    "kafka",
+    "txn-rw-register",
+    "txn-list-append",
+];
 
 /// Makes the in-process node `i` of a run (for testing other state machines, e.g.
 /// deliberately broken ones, against the bench).
@@ -95,6 +102,7 @@ fn dispatch<B: Backend>(
         "g-counter" => finish(opts, g_counter::GCounterClient::default(), backend, wall),
         "kafka" => finish(opts, kafka::KafkaClient::new(opts), backend, wall),
         "txn-rw-register" => finish(opts, txn::TxnClient::new(opts), backend, wall),
+        "txn-list-append" => finish(opts, list_append::ListAppendClient::new(opts), backend, wall),
         w => unreachable!("check_workload accepted `{w}`"),
     }
 }

@@ -5,13 +5,21 @@ pub mod echo;
 pub mod g_counter;
 pub mod kafka;
 pub mod txn;
+pub mod txn_list_append;
 pub mod unique_ids;
 
 use crate::node::{Machine, Node};
 
 /// Workload names with an in-process implementation (Maelstrom's names).
-pub const NAMES: &[&str] =
-    &["echo", "unique-ids", "broadcast", "g-counter", "kafka", "txn-rw-register"];
+pub const NAMES: &[&str] = &[
+    "echo",
+    "unique-ids",
+    "broadcast",
+    "g-counter",
+    "kafka",
+    "txn-rw-register",
+    "txn-list-append",
+];
 
 /// A fresh node for Maelstrom workload `name`, or `None` if we have no such workload.
 pub fn machine(name: &str, args: Vec<String>, seed: u64) -> Option<Box<dyn Machine>> {
@@ -22,6 +30,7 @@ pub fn machine(name: &str, args: Vec<String>, seed: u64) -> Option<Box<dyn Machi
         "g-counter" => Box::new(Node::<g_counter::GCounter>::new(args, seed)),
         "kafka" => Box::new(Node::<kafka::Kafka>::new(args, seed)),
         "txn-rw-register" => Box::new(Node::<txn::Txn>::new(args, seed)),
+        "txn-list-append" => Box::new(Node::<txn_list_append::TxnListAppend>::new(args, seed)),
         _ => return None,
     })
 }

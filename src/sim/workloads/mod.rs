@@ -5,9 +5,11 @@
 //! history. The engine owns time, the network and the threads; the workload owns meaning.
 
 pub mod broadcast;
+pub mod cycle;
 pub mod echo;
 pub mod g_counter;
 pub mod kafka;
+pub mod list_append;
 pub mod txn;
 pub mod unique_ids;
 

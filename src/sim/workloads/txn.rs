@@ -136,9 +136,9 @@ impl fmt::Display for TxnOps {
     }
 }
 
-/// Elle's `wr-txns` generator state.
+/// Elle's `wr-txns` generator state (list-append's generator too: its writes become appends).
 #[derive(Debug)]
-struct Generator {
+pub(super) struct Generator {
     min_len: usize,
     max_len: usize,
     max_writes_per_key: u64,
@@ -151,7 +151,7 @@ struct Generator {
 }
 
 impl Generator {
-    fn new(opts: &TestOpts) -> Self {
+    pub(super) fn new(opts: &TestOpts) -> Self {
         let key_count = opts.key_count.unwrap_or(10).clamp(1, 1000);
         Generator {
             min_len: 1,
@@ -170,7 +170,8 @@ impl Generator {
         i.min(self.active.len() - 1)
     }
 
-    fn txn(&mut self, rng: &mut Rng) -> TxnOps {
+    /// One transaction as `(write?, key, value)` micro-ops; reads carry value 0.
+    pub(super) fn draw(&mut self, rng: &mut Rng) -> Vec<(bool, i64, i64)> {
         let len = self.min_len + rng.below((self.max_len - self.min_len + 1) as u64) as usize;
         let mut ops = Vec::with_capacity(len);
         while ops.len() < len {
@@ -178,7 +179,7 @@ impl Generator {
             let slot = self.slot(rng);
             let k = self.active[slot];
             if !write {
-                ops.push(Mop::r(k, None));
+                ops.push((false, k, 0));
                 continue;
             }
             // Keys are 0, 1, 2, ... (fresh keys are the maximum plus one), so they index.
@@ -194,9 +195,18 @@ impl Generator {
                 continue;
             }
             self.next_value[ki] = v + 1;
-            ops.push(Mop::w(k, v as i64));
+            ops.push((true, k, v as i64));
         }
-        TxnOps(ops)
+        ops
+    }
+
+    fn txn(&mut self, rng: &mut Rng) -> TxnOps {
+        let ops = self.draw(rng);
+        TxnOps(
+            ops.into_iter()
+                .map(|(w, k, v)| if w { Mop::w(k, v) } else { Mop::r(k, None) })
+                .collect(),
+        )
     }
 }
 
