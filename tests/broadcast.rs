@@ -141,6 +141,20 @@ fn frugal_point_meets_its_targets() {
     meets_targets("frugal", 0..2, 1.2, 1000, 1000);
 }
 
+/// Real Maelstrom (0.2.x) measured the frugal point at 0.84 and 0.80 msgs-per-op in two runs
+/// of these flags; the bench's mean over seeds must stay within 5% of their mean, 0.82. (Its
+/// in-process mean sits about 2% low: Maelstrom's JVM starts each operation a little late and
+/// so performs about 2% fewer of them, which virtual time does not model.) Main before the
+/// fidelity fixes gave 0.748 here, handing operations to random threads.
+#[test]
+fn frugal_point_agrees_with_maelstrom() {
+    let runs: Vec<f64> = (0..10)
+        .map(|seed| run(&TestOpts { seed, ..opts(25, 100.0, 100, false, "frugal") }).0.msgs_per_op)
+        .collect();
+    let mean = runs.iter().sum::<f64>() / runs.len() as f64;
+    assert!((0.82 * 0.95..=0.82 * 1.05).contains(&mean), "mean {mean:.3} over {runs:?}");
+}
+
 #[test]
 fn twenty_five_nodes_with_partitions_lose_nothing() {
     for profile in ["", "low-latency", "frugal"] {
