@@ -4,6 +4,7 @@ pub mod broadcast;
 pub mod echo;
 pub mod g_counter;
 pub mod kafka;
+pub mod lin_kv;
 pub mod txn;
 pub mod unique_ids;
 
@@ -11,7 +12,7 @@ use crate::node::{Machine, Node};
 
 /// Workload names with an in-process implementation (Maelstrom's names).
 pub const NAMES: &[&str] =
-    &["echo", "unique-ids", "broadcast", "g-counter", "kafka", "txn-rw-register"];
+    &["echo", "unique-ids", "broadcast", "g-counter", "kafka", "txn-rw-register", "lin-kv"];
 
 /// A fresh node for Maelstrom workload `name`, or `None` if we have no such workload.
 pub fn machine(name: &str, args: Vec<String>, seed: u64) -> Option<Box<dyn Machine>> {
@@ -22,6 +23,7 @@ pub fn machine(name: &str, args: Vec<String>, seed: u64) -> Option<Box<dyn Machi
         "g-counter" => Box::new(Node::<g_counter::GCounter>::new(args, seed)),
         "kafka" => Box::new(Node::<kafka::Kafka>::new(args, seed)),
         "txn-rw-register" => Box::new(Node::<txn::Txn>::new(args, seed)),
+        "lin-kv" => Box::new(Node::<lin_kv::LinKv>::new(args, seed)),
         _ => return None,
     })
 }
