@@ -14,7 +14,8 @@ usage: glomers test [maelstrom test flags] [--seed N] [--loss P] [--store DIR | 
                                          seed pick latency, partitions and message loss)
 
 Flags (same names and defaults as `maelstrom test`):
-  -w, --workload W        echo | unique-ids | broadcast | g-counter | kafka | txn-rw-register
+  -w, --workload W        echo | unique-ids | broadcast | g-counter | kafka | txn-rw-register |
+                          lin-kv (needs --concurrency a multiple of 2n, as in Maelstrom)
   --bin FILE              node binary; words after it (or after --) are its arguments
   --node-count N          N nodes named n0..n{N-1} (without it: Maelstrom's five, n1..n5)
   --time-limit S          seconds of client operations (60)
@@ -32,6 +33,8 @@ Flags (same names and defaults as `maelstrom test`):
 Ours:
   --seed N                the one seed of the whole run (0)
   --loss P                drop each server-to-server message with probability P
+  --search-budget N       lin-kv: states the linearizability search may explore per key
+                          before that key's verdict is unknown (10000000)
   --store DIR             results directory root (store); --no-store writes nothing
 Exit status: 0 valid, 1 invalid, 2 unknown, 254 bad arguments, 255 the test could not run.
 ";

@@ -25,7 +25,7 @@ use self::workloads::ClientWorkload;
 
 /// Workloads the bench can run.
 pub const WORKLOADS: &[&str] =
-    &["echo", "unique-ids", "broadcast", "g-counter", "kafka", "txn-rw-register"];
+    &["echo", "unique-ids", "broadcast", "g-counter", "kafka", "txn-rw-register", "lin-kv"];
 
 /// Makes the in-process node `i` of a run (for testing other state machines, e.g.
 /// deliberately broken ones, against the bench).
@@ -70,7 +70,9 @@ pub fn run_nodes(opts: &TestOpts, make: NodeFactory<'_>) -> Result<Outcome, Stri
 }
 
 fn check_workload(opts: &TestOpts) -> Result<(), String> {
-    if WORKLOADS.contains(&opts.workload.as_str()) {
+    if opts.workload == "lin-kv" {
+        workloads::lin_kv::check_opts(opts)
+    } else if WORKLOADS.contains(&opts.workload.as_str()) {
         Ok(())
     } else {
         Err(format!(
@@ -94,6 +96,7 @@ fn dispatch<B: Backend>(
         "g-counter" => finish(opts, g_counter::GCounterClient::default(), backend, wall),
         "kafka" => finish(opts, kafka::KafkaClient::new(opts), backend, wall),
         "txn-rw-register" => finish(opts, txn::TxnClient::new(opts), backend, wall),
+        "lin-kv" => finish(opts, lin_kv::LinKvClient::new(opts), backend, wall),
         w => unreachable!("check_workload accepted `{w}`"),
     }
 }

@@ -82,6 +82,8 @@ pub struct TestOpts {
     pub max_writes_per_key: usize,
     /// `--key-count` (Elle's default of 10 when unset).
     pub key_count: Option<usize>,
+    /// `--search-budget` (ours): lin-kv's linearizability search budget, in states per key.
+    pub search_budget: Option<u64>,
     /// `--log-stderr`: echo node stderr to the console.
     pub log_stderr: bool,
     /// `--log-net-send`: log every message sent.
@@ -119,6 +121,7 @@ impl Default for TestOpts {
             max_txn_length: 4,
             max_writes_per_key: 16,
             key_count: None,
+            search_budget: None,
             log_stderr: false,
             log_net_send: false,
             log_net_recv: false,
@@ -210,6 +213,9 @@ impl TestOpts {
         }
         if let Some(k) = self.key_count {
             s += &format!(" --key-count {k}");
+        }
+        if let Some(b) = self.search_budget {
+            s += &format!(" --search-budget {b}");
         }
         if self.loss > 0.0 {
             s += &format!(" --loss {}", self.loss);
@@ -341,6 +347,7 @@ impl TestOpts {
                 "--max-txn-length" => o.max_txn_length = num(&value)?.max(1) as usize,
                 "--max-writes-per-key" => o.max_writes_per_key = num(&value)?.max(1) as usize,
                 "--key-count" => o.key_count = Some(num(&value)?.max(1) as usize),
+                "--search-budget" => o.search_budget = Some(num(&value)?.max(1)),
                 "--log-stderr" => o.log_stderr = true,
                 "--log-net-send" => o.log_net_send = true,
                 "--log-net-recv" => o.log_net_recv = true,

@@ -8,6 +8,7 @@ pub mod broadcast;
 pub mod echo;
 pub mod g_counter;
 pub mod kafka;
+pub mod lin_kv;
 pub mod txn;
 pub mod unique_ids;
 
