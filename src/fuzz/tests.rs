@@ -77,6 +77,7 @@ fn every_workload_survives_random_scripts() {
             "broadcast" => "read_ok",
             "g-counter" => "add_ok",
             "kafka" => "poll_ok",
+            "lin-kv" => "write_ok",
             _ => "txn_ok",
         };
         assert!(kinds.get(want).is_some_and(|&n| n > 10), "{name}: {kinds:?}");
@@ -264,7 +265,7 @@ fn the_committed_corpora_replay_cleanly() {
     // input that once broke an invariant: both replay here on every `cargo test`.
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz");
     type Harness = fn(&[u8]) -> Result<(), Violation>;
-    let targets: [(&str, Harness); 8] = [
+    let targets: [(&str, Harness); 9] = [
         ("framer", framer),
         ("parser", parser),
         ("echo", |d| machine::run("echo", d).map(drop)),
@@ -273,6 +274,7 @@ fn the_committed_corpora_replay_cleanly() {
         ("g_counter", |d| machine::run("g-counter", d).map(drop)),
         ("kafka", |d| machine::run("kafka", d).map(drop)),
         ("txn_rw_register", |d| machine::run("txn-rw-register", d).map(drop)),
+        ("lin_kv", |d| machine::run("lin-kv", d).map(drop)),
     ];
     let mut replayed = 0;
     for (target, run) in targets {

@@ -473,3 +473,6 @@ impl Workload for LinKv {
         self.pump(cx);
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -167,6 +167,9 @@ pub enum Message<C, S> {
         commit: u64,
         /// Entries from `prev_index + 1`.
         entries: Vec<Entry<C>>,
+        /// Answer even if all is well. (A rejection is always answered.) Idle heartbeats
+        /// leave it off, so they cost one message, not two.
+        ack: bool,
     },
     /// Answer to `Append` or `Snapshot`.
     AppendResp {
@@ -262,6 +265,8 @@ struct Peer {
     acked_round: u64,
     /// Answered since the last quorum check.
     active: bool,
+    /// When it last answered.
+    heard: Option<Instant>,
     /// Last index included in the latest `Append` sent.
     sent_upto: u64,
     /// That `Append` was cut short by the batch limit: send more as soon as it is answered.
@@ -508,8 +513,12 @@ impl<C: Command, S: Clone> Raft<C, S> {
     }
 
     /// Handles a message from peer `from`.
+    ///
+    /// A message no correct peer could send (terms or indexes beyond 2^62, entries whose
+    /// terms go backwards or pass the sender's, a second leader in a term, an attempt to
+    /// overwrite a committed entry) is ignored, in whole or from the offending entry on.
     pub fn step(&mut self, now: Instant, from: usize, msg: Message<C, S>, out: &mut Outbox<C, S>) {
-        if from >= self.n || from == self.id {
+        if from >= self.n || from == self.id || !plausible(&msg) {
             return;
         }
         let mterm = msg.term();
@@ -553,9 +562,10 @@ impl<C: Command, S: Clone> Raft<C, S> {
             Message::VoteResp { pre, term, granted } => {
                 self.on_vote_resp(now, from, pre, term, granted, out)
             }
-            Message::Append { term, round, prev_index, prev_term, commit, entries } => {
+            Message::Append { term, round, prev_index, prev_term, commit, entries, ack } => {
                 debug_assert_eq!(term, self.term);
-                self.on_append(now, from, round, prev_index, prev_term, commit, entries, out)
+                let prev = (prev_index, prev_term);
+                self.on_append(now, from, round, prev, commit, entries, ack, out)
             }
             Message::AppendResp { round, ok, index, hint_term, .. } => {
                 self.on_append_resp(now, from, round, ok, index, hint_term, out)
@@ -769,6 +779,7 @@ impl<C: Command, S: Clone> Raft<C, S> {
                     prev_term: 0,
                     commit: self.commit,
                     entries: Vec::new(),
+                    ack: true,
                 },
             };
             out.msgs.push((p, msg));
@@ -784,6 +795,12 @@ impl<C: Command, S: Clone> Raft<C, S> {
         );
         peer.sent_upto = prev_index + entries.len() as u64;
         peer.more = peer.sent_upto < self.log.last_index();
+        // An answer is needed to learn of progress, to confirm reads, and now and then for
+        // check-quorum; not for a heartbeat to a follower that is up to date.
+        let ack = !entries.is_empty()
+            || peer.matched < self.log.last_index()
+            || self.reads.back().is_some_and(|r| r.round <= self.round)
+            || peer.heard.is_none_or(|at| now >= at + self.cfg.election_min / 2);
         let msg = Message::Append {
             term: self.term,
             round: self.round,
@@ -791,6 +808,7 @@ impl<C: Command, S: Clone> Raft<C, S> {
             prev_term,
             commit: self.commit,
             entries,
+            ack,
         };
         out.msgs.push((p, msg));
     }
@@ -812,6 +830,7 @@ impl<C: Command, S: Clone> Raft<C, S> {
         let last = self.log.last_index();
         let peer = &mut self.peers[from];
         peer.active = true;
+        peer.heard = Some(now);
         peer.acked_round = peer.acked_round.max(round);
         if ok {
             let index = index.min(last);
@@ -836,7 +855,7 @@ impl<C: Command, S: Clone> Raft<C, S> {
                 Some(i) if hint_term > 0 => i + 1,
                 _ => index,
             };
-            let to = to.clamp(peer.matched + 1, last + 1);
+            let to = to.min(last + 1).max(peer.matched + 1);
             if to < peer.next {
                 peer.next = to;
                 self.send_to(now, from, out);
@@ -881,14 +900,19 @@ impl<C: Command, S: Clone> Raft<C, S> {
 
     // ----- Replication: follower -----
 
-    fn heard_from_leader(&mut self, now: Instant, from: usize, out: &mut Outbox<C, S>) {
-        assert!(self.role != Role::Leader, "two leaders in term {}", self.term);
+    /// Follows `from` as the leader of this term. False (and nothing changes) if this node
+    /// leads the term itself, which no correct peer can cause.
+    fn heard_from_leader(&mut self, now: Instant, from: usize, out: &mut Outbox<C, S>) -> bool {
+        if self.role == Role::Leader {
+            return false;
+        }
         if self.role != Role::Follower {
             self.become_follower(now, self.term, Some(from), out);
         }
         self.leader = Some(from);
         self.leader_contact = Some(now);
         self.reset_election(now);
+        true
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -897,13 +921,15 @@ impl<C: Command, S: Clone> Raft<C, S> {
         now: Instant,
         from: usize,
         round: u64,
-        prev_index: u64,
-        prev_term: u64,
+        (prev_index, prev_term): (u64, u64),
         commit: u64,
         entries: Vec<Entry<C>>,
+        ack: bool,
         out: &mut Outbox<C, S>,
     ) {
-        self.heard_from_leader(now, from, out);
+        if !self.heard_from_leader(now, from, out) {
+            return;
+        }
         let snap = self.log.snap_index();
         let resp = |ok, index, hint_term| Message::AppendResp {
             term: self.term,
@@ -935,14 +961,17 @@ impl<C: Command, S: Clone> Raft<C, S> {
                 continue;
             }
             match self.log.term(index) {
-                Some(t) if t == e.term => {}
-                Some(_) => {
-                    assert!(index > self.commit, "a committed entry would be overwritten");
-                    self.log.truncate_from(index);
-                    self.log.push(e);
-                }
-                None => self.log.push(e),
+                Some(t) if t == e.term => continue,
+                // A correct leader holds every committed entry and its entries' terms never
+                // go back: anything else is ignored from here on, unacknowledged.
+                Some(_) if index <= self.commit => return,
+                Some(_) => self.log.truncate_from(index),
+                None => {}
             }
+            if e.term < self.log.last_term() {
+                return;
+            }
+            self.log.push(e);
         }
         // Only what this message proved to match may be committed: entries past it might
         // still be a stale leader's.
@@ -951,7 +980,9 @@ impl<C: Command, S: Clone> Raft<C, S> {
         if new_commit > self.commit {
             self.commit = new_commit;
         }
-        out.msgs.push((from, resp(true, matched, 0)));
+        if ack {
+            out.msgs.push((from, resp(true, matched, 0)));
+        }
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -965,7 +996,9 @@ impl<C: Command, S: Clone> Raft<C, S> {
         data: S,
         out: &mut Outbox<C, S>,
     ) {
-        self.heard_from_leader(now, from, out);
+        if !self.heard_from_leader(now, from, out) {
+            return;
+        }
         if index > self.commit {
             self.log.compact(index, snap_term);
             self.commit = index;
@@ -974,6 +1007,36 @@ impl<C: Command, S: Clone> Raft<C, S> {
         }
         let resp = Message::AppendResp { term: self.term, round, ok: true, index, hint_term: 0 };
         out.msgs.push((from, resp));
+    }
+}
+
+/// Terms and indexes above this come from no correct peer (and would overflow counters).
+const MAX_PLAUSIBLE: u64 = 1 << 62;
+
+/// Can a correct peer have sent `msg`? (Checks what is cheap and local to the message.)
+fn plausible<C, S>(msg: &Message<C, S>) -> bool {
+    let ok = |v: u64| v <= MAX_PLAUSIBLE;
+    match msg {
+        Message::Vote { term, last_index, last_term, .. } => {
+            ok(*term) && ok(*last_index) && last_term <= term
+        }
+        Message::VoteResp { term, .. } => ok(*term),
+        Message::Append { term, round, prev_index, prev_term, commit, entries, .. } => {
+            ok(*term)
+                && ok(*round)
+                && ok(prev_index.saturating_add(entries.len() as u64))
+                && ok(*commit)
+                && prev_term <= term
+                && entries.last().is_none_or(|e| e.term <= *term)
+                && entries.first().is_none_or(|e| e.term >= *prev_term)
+                && entries.windows(2).all(|w| w[0].term <= w[1].term)
+        }
+        Message::AppendResp { term, round, index, hint_term, .. } => {
+            ok(*term) && ok(*round) && ok(*index) && ok(*hint_term)
+        }
+        Message::Snapshot { term, round, index, snap_term, .. } => {
+            ok(*term) && ok(*round) && ok(*index) && snap_term <= term
+        }
     }
 }
 

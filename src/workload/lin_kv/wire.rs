@@ -6,7 +6,7 @@
 //! |---|---|---|
 //! | vote request | `rv` | `p` pre-vote, `t` term, `li`/`lt` last index/term |
 //! | vote answer | `rvr` | `p`, `t`, `g` granted |
-//! | append | `ae` | `t`, `r` round, `pi`/`pt` previous index/term, `c` commit, `e` entries |
+//! | append | `ae` | `t`, `r` round, `pi`/`pt` previous index/term, `c` commit, `e` entries, `a` answer wanted |
 //! | append answer | `aer` | `t`, `r`, `ok`, `i` index, `ht` hint term |
 //! | snapshot | `is` | `t`, `r`, `i` index, `st` its term, `kv` `[[key, value], ...]` |
 //!
@@ -63,13 +63,14 @@ pub fn send<W: Workload>(cx: &mut Ctx<'_, W>, dest: &str, m: &RaftMsg) {
         Message::VoteResp { pre, term, granted } => cx.send(dest, "rvr", |b| {
             b.bool("p", *pre).u64("t", *term).bool("g", *granted);
         }),
-        Message::Append { term, round, prev_index, prev_term, commit, entries } => {
+        Message::Append { term, round, prev_index, prev_term, commit, entries, ack } => {
             cx.send(dest, "ae", |b| {
                 b.u64("t", *term)
                     .u64("r", *round)
                     .u64("pi", *prev_index)
                     .u64("pt", *prev_term)
-                    .u64("c", *commit);
+                    .u64("c", *commit)
+                    .bool("a", *ack);
                 b.arr("e", |a| entries.iter().for_each(|e| write_entry(a, e)));
             })
         }
@@ -158,6 +159,7 @@ pub fn decode(msg: &Msg<'_, '_>, scratch: &mut Vec<u8>) -> Result<RaftMsg, Field
                 prev_term: msg.u64("pt")?,
                 commit: msg.u64("c")?,
                 entries,
+                ack: bool_field(msg, "a")?,
             }
         }
         "aer" => Message::AppendResp {
