@@ -85,8 +85,8 @@ impl Default for Tuning {
     fn default() -> Self {
         Tuning {
             raft: Config::default(),
-            fresh: Duration::from_millis(250),
-            wait: Duration::from_millis(500),
+            fresh: Duration::from_millis(500),
+            wait: Duration::from_millis(800),
             compact_every: 1024,
             pending_ttl: Duration::from_secs(30),
         }
@@ -95,12 +95,13 @@ impl Default for Tuning {
 
 impl Tuning {
     /// Reads `--election-ms=N` (the minimum; the maximum is twice that), `--heartbeat-ms=N`,
-    /// `--batch-ms=N`, `--fresh-ms=N`, `--wait-ms=N` and `--compact-every=N` from the binary's
-    /// command-line words. Returns the tuning and the words not understood (to be logged and
-    /// otherwise ignored).
+    /// `--batch-ms=N`, `--fresh-ms=N` (default: two heartbeats), `--wait-ms=N` and
+    /// `--compact-every=N` from the binary's command-line words. Returns the tuning and the
+    /// words not understood (to be logged and otherwise ignored).
     pub fn from_args(args: &[String]) -> (Tuning, Vec<String>) {
         let mut t = Tuning::default();
         let mut ignored = Vec::new();
+        let mut fresh = None;
         for arg in args {
             let parsed = arg
                 .strip_prefix("--")
@@ -114,12 +115,13 @@ impl Tuning {
                 }
                 Some(("heartbeat-ms", v)) if v > 0 => t.raft.heartbeat = ms(v),
                 Some(("batch-ms", v)) => t.raft.batch = ms(v),
-                Some(("fresh-ms", v)) => t.fresh = ms(v),
+                Some(("fresh-ms", v)) => fresh = Some(ms(v)),
                 Some(("wait-ms", v)) => t.wait = ms(v),
                 Some(("compact-every", v)) if v > 0 => t.compact_every = v,
                 _ => ignored.push(arg.clone()),
             }
         }
+        t.fresh = fresh.unwrap_or(t.raft.heartbeat * 2);
         (t, ignored)
     }
 }

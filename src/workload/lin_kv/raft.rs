@@ -92,10 +92,10 @@ pub struct Config {
 impl Default for Config {
     fn default() -> Self {
         Config {
-            election_min: Duration::from_millis(300),
-            election_max: Duration::from_millis(600),
-            heartbeat: Duration::from_millis(100),
-            batch: Duration::from_millis(50),
+            election_min: Duration::from_millis(750),
+            election_max: Duration::from_millis(1500),
+            heartbeat: Duration::from_millis(250),
+            batch: Duration::from_millis(150),
             max_batch_entries: 512,
             max_batch_bytes: 512 * 1024,
             max_uncommitted: 2048,
@@ -352,7 +352,10 @@ impl<C: Command, S: Clone> Raft<C, S> {
             noop_index: 0,
             reads: VecDeque::new(),
         };
-        r.reset_election(now);
+        // The first election need not wait out a whole timeout: there is no leader to
+        // disrupt yet. (Randomised all the same, so that one candidate usually goes first.)
+        let first = r.cfg.election_min.as_micros() as u64 / 2;
+        r.election_at = now + Duration::from_micros(r.rng.below(first.max(1)));
         r
     }
 

@@ -171,7 +171,7 @@ fn without_a_leader_a_request_waits_then_fails_definitely() {
     net.cut[0] = true;
     net.run(Duration::from_millis(50));
     let w = net.ask(0, r#""type":"write","key":1,"value":1"#);
-    net.run(Duration::from_millis(400));
+    net.run(Duration::from_millis(700));
     assert!(net.reply(w).is_none(), "it waits for a leader");
     net.run(Duration::from_millis(200));
     let r = net.reply(w).expect("then fails");
@@ -255,5 +255,6 @@ fn tuning_words_are_read_and_unknown_words_ignored() {
     assert_eq!(t.raft.batch, Duration::from_millis(10));
     assert_eq!(t.raft.election_min, Duration::from_millis(400));
     assert_eq!(t.raft.election_max, Duration::from_millis(800));
+    assert_eq!(t.fresh, 2 * Tuning::default().raft.heartbeat, "two heartbeats by default");
     assert_eq!(ignored, ["frugal", "--compact-every=0", "--wait-ms=x"]);
 }
