@@ -267,6 +267,8 @@ struct Peer {
     active: bool,
     /// When it last answered.
     heard: Option<Instant>,
+    /// When it was last sent anything.
+    last_sent: Option<Instant>,
     /// Last index included in the latest `Append` sent.
     sent_upto: u64,
     /// That `Append` was cut short by the batch limit: send more as soon as it is answered.
@@ -322,6 +324,11 @@ pub struct Raft<C, S> {
     quorum_at: Instant,
     /// Index of this leader's no-op.
     noop_index: u64,
+    /// The last round in which some peer was asked to answer, and when it was sent.
+    asked_round: u64,
+    asked_at: Instant,
+    /// Smoothed time for an asked peer to answer.
+    srtt: Duration,
     reads: VecDeque<Read>,
 }
 
@@ -350,6 +357,9 @@ impl<C: Command, S: Clone> Raft<C, S> {
             heartbeat_at: now,
             quorum_at: now,
             noop_index: 0,
+            asked_round: 0,
+            asked_at: now,
+            srtt: Duration::ZERO,
             reads: VecDeque::new(),
         };
         // The first election need not wait out a whole timeout: there is no leader to
@@ -435,11 +445,8 @@ impl<C: Command, S: Clone> Raft<C, S> {
         if self.role != Role::Leader {
             return self.election_at;
         }
-        let mut at = self.heartbeat_at.min(self.quorum_at);
-        if self.round_wanted() {
-            at = at.min(self.round_at);
-        }
-        at
+        let at = self.heartbeat_at.min(self.quorum_at);
+        self.round_wanted().map_or(at, |w| at.min(w))
     }
 
     // ----- Inputs -----
@@ -716,6 +723,7 @@ impl<C: Command, S: Clone> Raft<C, S> {
             *p = Peer { next, active: true, ..Peer::default() };
         }
         self.round = 0;
+        self.asked_round = 0;
         self.round_at = now;
         self.quorum_at = now + self.cfg.election_min;
         self.reads.clear();
@@ -727,38 +735,110 @@ impl<C: Command, S: Clone> Raft<C, S> {
 
     // ----- Replication: leader -----
 
-    /// Is there work a round would carry?
-    fn round_wanted(&self) -> bool {
+    /// When a round is wanted, if one is: at `round_at` for new work (entries not sent yet,
+    /// reads that arrived after the last round), and a retransmission timeout after the last
+    /// round that asked for answers if it is still unconfirmed while entries or reads wait.
+    fn round_wanted(&self) -> Option<Instant> {
         let last = self.log.last_index();
-        self.reads.back().is_some_and(|r| r.round > self.round)
+        let new_work = self.reads.back().is_some_and(|r| r.round > self.round)
             || (0..self.n).any(|p| {
                 p != self.id && self.peers[p].sent_upto < last && self.peers[p].next <= last
-            })
+            });
+        let waiting = self.commit < last || !self.reads.is_empty();
+        let retry =
+            (waiting && self.unconfirmed()).then(|| self.asked_at + self.cfg.batch.max(self.rto()));
+        let work = new_work.then_some(self.round_at);
+        [work, retry].into_iter().flatten().min()
+    }
+
+    /// A majority has not answered the last round that asked for answers.
+    fn unconfirmed(&self) -> bool {
+        self.confirmed_round() < self.asked_round
+    }
+
+    /// How long answers may take before the peers asked count as slow: twice the smoothed
+    /// round trip, plus a little.
+    fn rto(&self) -> Duration {
+        self.srtt * 2 + Duration::from_millis(2)
     }
 
     fn maybe_round(&mut self, now: Instant, out: &mut Outbox<C, S>) {
         if self.role == Role::Leader
-            && (now >= self.heartbeat_at || (self.round_wanted() && now >= self.round_at))
+            && (now >= self.heartbeat_at || self.round_wanted().is_some_and(|at| now >= at))
         {
             self.send_round(now, out);
         }
     }
 
+    /// The highest round a majority (this node included) has answered.
+    fn confirmed_round(&self) -> u64 {
+        let mut rounds: Vec<u64> = (0..self.n)
+            .map(|p| if p == self.id { self.round } else { self.peers[p].acked_round })
+            .collect();
+        rounds.sort_unstable_by(|a, b| b.cmp(a));
+        rounds[self.quorum() - 1]
+    }
+
+    /// The peers asked to answer every round: the `quorum - 1` heard from most recently.
+    fn chosen(&self) -> Vec<bool> {
+        let mut order: Vec<usize> = (0..self.n).filter(|&p| p != self.id).collect();
+        order.sort_by_key(|&p| (std::cmp::Reverse(self.peers[p].heard), p));
+        let mut chosen = vec![false; self.n];
+        for &p in order.iter().take(self.quorum() - 1) {
+            chosen[p] = true;
+        }
+        chosen
+    }
+
     fn send_round(&mut self, now: Instant, out: &mut Outbox<C, S>) {
+        // The last round that asked is still unconfirmed after a retransmission timeout: a
+        // chosen peer is slow or gone, so this round asks everyone (and the next chooses
+        // among those who answered).
+        let fallback = self.unconfirmed() && now >= self.asked_at + self.rto();
         self.round += 1;
+        let chosen = self.chosen();
+        let heartbeat = now >= self.heartbeat_at;
+        let reads = self.reads.back().is_some_and(|r| r.round <= self.round);
+        let (last, snap) = (self.log.last_index(), self.log.snap_index());
         for p in 0..self.n {
-            if p != self.id {
-                self.send_to(now, p, out);
+            if p == self.id {
+                continue;
+            }
+            let peer = &self.peers[p];
+            let entries = peer.sent_upto < last || peer.next <= snap;
+            // The chosen answer when there is something to confirm (entries, reads); an idle
+            // heartbeat needs answers only now and then, for check-quorum.
+            let ask = fallback || (chosen[p] && (entries || reads));
+            // A round that only confirms reads goes to the peers asked to answer, and to
+            // the others only when a heartbeat is due.
+            if ask || heartbeat || entries {
+                let every =
+                    if chosen[p] { self.cfg.election_min / 2 } else { self.cfg.election_min };
+                self.send_to(now, p, ask, every, out);
+            }
+            if ask {
+                (self.asked_round, self.asked_at) = (self.round, now);
             }
         }
         self.round_at = now + self.cfg.batch;
-        self.heartbeat_at = now + self.cfg.heartbeat;
+        let oldest = (0..self.n).filter(|&p| p != self.id).filter_map(|p| self.peers[p].last_sent);
+        self.heartbeat_at = oldest.min().unwrap_or(now) + self.cfg.heartbeat;
         // A cluster of one confirms its own rounds.
         self.check_reads(out);
     }
 
-    fn send_to(&mut self, now: Instant, p: usize, out: &mut Outbox<C, S>) {
+    /// Sends peer `p` what it lacks. With `ask`, it must answer even if all is well; without,
+    /// it answers anyway if it was last heard from `every` ago.
+    fn send_to(
+        &mut self,
+        now: Instant,
+        p: usize,
+        ask: bool,
+        every: Duration,
+        out: &mut Outbox<C, S>,
+    ) {
         let peer = &mut self.peers[p];
+        peer.last_sent = Some(now);
         if peer.next <= self.log.snap_index() {
             // Nothing else can go before the snapshot, so no round waits on this peer.
             peer.sent_upto = self.log.last_index();
@@ -798,12 +878,10 @@ impl<C: Command, S: Clone> Raft<C, S> {
         );
         peer.sent_upto = prev_index + entries.len() as u64;
         peer.more = peer.sent_upto < self.log.last_index();
-        // An answer is needed to learn of progress, to confirm reads, and now and then for
-        // check-quorum; not for a heartbeat to a follower that is up to date.
-        let ack = !entries.is_empty()
-            || peer.matched < self.log.last_index()
-            || self.reads.back().is_some_and(|r| r.round <= self.round)
-            || peer.heard.is_none_or(|at| now >= at + self.cfg.election_min / 2);
+        // Besides the peers asked (a majority's worth, for commitment and reads), a peer
+        // answers while it catches up in batches, and now and then (so the leader learns how
+        // far it got, and that it is alive, for check-quorum and the choice of peers).
+        let ack = ask || peer.more || peer.heard.is_none_or(|at| now >= at + every);
         let msg = Message::Append {
             term: self.term,
             round: self.round,
@@ -831,6 +909,10 @@ impl<C: Command, S: Clone> Raft<C, S> {
             return;
         }
         let last = self.log.last_index();
+        if round == self.asked_round && round > self.peers[from].acked_round {
+            let sample = now.saturating_since(self.asked_at);
+            self.srtt = (self.srtt * 7 + sample) / 8;
+        }
         let peer = &mut self.peers[from];
         peer.active = true;
         peer.heard = Some(now);
@@ -847,7 +929,7 @@ impl<C: Command, S: Clone> Raft<C, S> {
             let more = peer.more && index >= peer.sent_upto;
             self.maybe_commit(out);
             if more {
-                self.send_to(now, from, out);
+                self.send_to(now, from, true, Duration::ZERO, out);
             }
         } else {
             // Jump back past the whole conflicting term: if this log holds that term, its
@@ -861,7 +943,7 @@ impl<C: Command, S: Clone> Raft<C, S> {
             let to = to.min(last + 1).max(peer.matched + 1);
             if to < peer.next {
                 peer.next = to;
-                self.send_to(now, from, out);
+                self.send_to(now, from, true, Duration::ZERO, out);
             }
         }
         self.check_reads(out);
@@ -887,11 +969,7 @@ impl<C: Command, S: Clone> Raft<C, S> {
         if self.reads.is_empty() {
             return;
         }
-        let mut rounds: Vec<u64> = (0..self.n)
-            .map(|p| if p == self.id { self.round } else { self.peers[p].acked_round })
-            .collect();
-        rounds.sort_unstable_by(|a, b| b.cmp(a));
-        let confirmed = rounds[self.quorum() - 1];
+        let confirmed = self.confirmed_round();
         while let Some(r) = self.reads.front() {
             if r.round > confirmed || r.index > self.commit {
                 break;
