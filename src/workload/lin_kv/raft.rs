@@ -800,7 +800,7 @@ impl<C: Command, S: Clone> Raft<C, S> {
         let heartbeat = now >= self.heartbeat_at;
         let reads = self.reads.back().is_some_and(|r| r.round <= self.round);
         let (last, snap) = (self.log.last_index(), self.log.snap_index());
-        for p in 0..self.n {
+        for (p, chosen) in chosen.into_iter().enumerate() {
             if p == self.id {
                 continue;
             }
@@ -808,12 +808,11 @@ impl<C: Command, S: Clone> Raft<C, S> {
             let entries = peer.sent_upto < last || peer.next <= snap;
             // The chosen answer when there is something to confirm (entries, reads); an idle
             // heartbeat needs answers only now and then, for check-quorum.
-            let ask = fallback || (chosen[p] && (entries || reads));
+            let ask = fallback || (chosen && (entries || reads));
             // A round that only confirms reads goes to the peers asked to answer, and to
             // the others only when a heartbeat is due.
             if ask || heartbeat || entries {
-                let every =
-                    if chosen[p] { self.cfg.election_min / 2 } else { self.cfg.election_min };
+                let every = if chosen { self.cfg.election_min / 2 } else { self.cfg.election_min };
                 self.send_to(now, p, ask, every, out);
             }
             if ask {
