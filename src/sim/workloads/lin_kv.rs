@@ -44,6 +44,7 @@
 //! on a read's invocation) and `[k, [from, to]]` for CAS.
 
 pub mod linear;
+pub mod subjects;
 
 use std::fmt;
 use std::time::Duration;
@@ -315,21 +316,299 @@ fn reply_step(f: &'static str, v: &KvValue, result: RpcResult<'_, '_, '_>) -> St
     }
 }
 
-/// Judges a lin-kv history: each key's operations must be linearizable against a CAS register
-/// that starts as nil. (Placeholder until the checker lands: every key is `unknown`.)
+/// Windows shown in the console summary, and kept in `results.json`.
+const CONSOLE_WINDOWS: usize = 3;
+const JSON_WINDOWS: usize = 20;
+/// Operations of a window shown in the console, and kept in `results.json`.
+const CONSOLE_WINDOW_OPS: usize = 12;
+const JSON_WINDOW_OPS: usize = 200;
+
+/// One key's verdict in `results.json`.
+#[derive(Serialize)]
+struct KeyResult {
+    key: u64,
+    valid: Validity,
+    /// Operations the search ordered.
+    ops: usize,
+    states: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    unknown: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    window: Option<WindowOut>,
+}
+
+/// An invalid key's window in `results.json`.
+#[derive(Serialize)]
+struct WindowOut {
+    /// Seconds of test time at the window's first and last history entries.
+    start_s: f64,
+    end_s: f64,
+    /// History indices of those entries.
+    start_index: u64,
+    end_index: u64,
+    /// Whether the window starts at the key's first operation from nil (else from any value).
+    from_initial: bool,
+    /// Whether shrinking finished within the budget.
+    minimal: bool,
+    states: u64,
+    ops_total: usize,
+    ops: Vec<WindowOpOut>,
+}
+
+/// An operation of a window.
+#[derive(Serialize)]
+struct WindowOpOut {
+    /// `core`, `inside` or `maybe` (see [`linear::Role`]).
+    role: &'static str,
+    process: usize,
+    f: &'static str,
+    value: KvValue,
+    #[serde(rename = "type")]
+    kind: OpType,
+    invoke_index: usize,
+    complete_index: Option<usize>,
+    invoke_s: f64,
+    complete_s: Option<f64>,
+}
+
+/// One key's operations for the checker, with their history entries.
+struct KeyOps<'h> {
+    ops: Vec<linear::Op<Jv>>,
+    pairs: Vec<crate::sim::history::Pair<'h, KvValue>>,
+}
+
+fn register_value(v: &Jv) -> Option<Jv> {
+    (!v.is_null()).then(|| v.clone())
+}
+
+/// Judges a lin-kv history as Maelstrom does: Jepsen's independent checker splits it by key,
+/// and each key's operations must be linearizable against Knossos's CAS register starting at
+/// nil ([`linear`]). Read errors are failures (never happened), a `read_ok` of null is a nil
+/// read, possible in any state, as in Knossos.
 pub fn check_history(history: &History<KvValue>, opts: &linear::Options) -> Check {
-    let _ = opts;
-    let keys: std::collections::BTreeSet<u64> = history.ops.iter().map(|o| o.value.key()).collect();
+    use std::fmt::Write as _;
+    let started = std::time::Instant::now();
+    let mut keys: std::collections::BTreeMap<u64, KeyOps<'_>> = Default::default();
+    for p in history.pairs() {
+        let inv = p.invoke;
+        let status = match p.complete.map(|c| c.kind) {
+            Some(OpType::Ok) => linear::Status::Ok,
+            Some(OpType::Fail) => linear::Status::Fail,
+            _ => linear::Status::Info,
+        };
+        let f = match (&inv.value, p.complete) {
+            (KvValue::Read { .. }, Some(c)) if c.kind == OpType::Ok => match &c.value {
+                KvValue::Read { value, .. } => linear::Call::Read(register_value(value)),
+                _ => linear::Call::Read(None),
+            },
+            (KvValue::Read { .. }, _) => linear::Call::Read(None),
+            (KvValue::Write { value, .. }, _) => linear::Call::Write(Some(Jv::Int(*value))),
+            (KvValue::Cas { from, to, .. }, _) => {
+                linear::Call::Cas(Some(Jv::Int(*from)), Some(Jv::Int(*to)))
+            }
+        };
+        let op = linear::Op {
+            process: inv.process as u64,
+            call: inv.index as u64,
+            ret: p.complete.map(|c| c.index as u64),
+            status,
+            f,
+        };
+        let k = keys
+            .entry(inv.value.key())
+            .or_insert_with(|| KeyOps { ops: Vec::new(), pairs: Vec::new() });
+        k.ops.push(op);
+        k.pairs.push(p);
+    }
+    let secs = |index: u64| {
+        let i = (index as usize).min(history.ops.len().saturating_sub(1));
+        history.ops.get(i).map_or(0.0, |o| o.time as f64 / 1e9)
+    };
+    let mut results = Vec::with_capacity(keys.len());
+    let (mut invalid, mut unknown) = (Vec::new(), Vec::new());
+    let (mut searched, mut states, mut nil_reads, mut fails, mut info_reads) = (0, 0, 0, 0, 0);
+    let mut details = Vec::new();
+    for (&key, k) in &keys {
+        let report = match linear::check(&k.ops, None, opts) {
+            Ok(r) => r,
+            Err(e) => {
+                // History positions are consistent by construction; say so if not.
+                unknown.push(key);
+                results.push(KeyResult {
+                    key,
+                    valid: Validity::Unknown,
+                    ops: 0,
+                    states: 0,
+                    unknown: Some(format!("unreadable history: {e}")),
+                    window: None,
+                });
+                continue;
+            }
+        };
+        searched += report.searched;
+        states += report.states;
+        nil_reads += report.dropped.nil_reads;
+        fails += report.dropped.fails;
+        info_reads += report.dropped.info_reads;
+        let valid = match report.verdict {
+            linear::Verdict::Valid => Validity::True,
+            linear::Verdict::Invalid => {
+                invalid.push(key);
+                Validity::False
+            }
+            linear::Verdict::Unknown => {
+                unknown.push(key);
+                Validity::Unknown
+            }
+        };
+        if let Some(why) = &report.unknown {
+            details.push(format!("  key {key}: unknown, {why} (raise --search-budget)"));
+        }
+        let window = report.window.as_ref().filter(|_| invalid.len() <= JSON_WINDOWS).map(|w| {
+            let ops: Vec<WindowOpOut> = w
+                .ops
+                .iter()
+                .take(JSON_WINDOW_OPS)
+                .map(|o| {
+                    let p = &k.pairs[o.index];
+                    let c = p.complete;
+                    WindowOpOut {
+                        role: match o.role {
+                            linear::Role::Core => "core",
+                            linear::Role::Inside => "inside",
+                            linear::Role::Maybe => "maybe",
+                        },
+                        process: p.invoke.process,
+                        f: p.invoke.f,
+                        value: c
+                            .filter(|c| c.kind == OpType::Ok)
+                            .map_or(&p.invoke.value, |c| &c.value)
+                            .clone(),
+                        kind: c.map_or(OpType::Info, |c| c.kind),
+                        invoke_index: p.invoke.index,
+                        complete_index: c.map(|c| c.index),
+                        invoke_s: p.invoke.time as f64 / 1e9,
+                        complete_s: c.map(|c| c.time as f64 / 1e9),
+                    }
+                })
+                .collect();
+            WindowOut {
+                start_s: secs(w.start),
+                end_s: secs(w.end),
+                start_index: w.start,
+                end_index: w.end,
+                from_initial: w.from_initial,
+                minimal: w.minimal,
+                states: w.states,
+                ops_total: w.ops.len(),
+                ops,
+            }
+        });
+        if let (Some(w), true) = (&window, invalid.len() <= CONSOLE_WINDOWS) {
+            let core = w.ops.iter().filter(|o| o.role == "core").count();
+            let mut text = format!(
+                "  key {key}: not linearizable: in the window {:.3}-{:.3} s (history {}-{}), \
+                 starting {}, the {core} `core` operation{} cannot be ordered{}:",
+                w.start_s,
+                w.end_s,
+                w.start_index,
+                w.end_index,
+                if w.from_initial { "from the key's initial nil" } else { "from any value" },
+                if core == 1 { "" } else { "s" },
+                if w.minimal { "" } else { " (budget spent before the window was fully shrunk)" },
+            );
+            for o in w.ops.iter().take(CONSOLE_WINDOW_OPS) {
+                let what = o.value.to_string();
+                let _ = write!(
+                    text,
+                    "\n      {:<6} p{:<4} {:<14} {:<4} {:.3}-{}",
+                    o.role,
+                    o.process,
+                    what,
+                    format!("{:?}", o.kind).to_lowercase(),
+                    o.invoke_s,
+                    o.complete_s.map_or(String::new(), |c| format!("{c:.3}")),
+                );
+            }
+            if w.ops.len() > CONSOLE_WINDOW_OPS {
+                let _ = write!(
+                    text,
+                    "\n      ... {} more in results.json",
+                    w.ops_total - CONSOLE_WINDOW_OPS
+                );
+            }
+            details.push(text);
+        }
+        results.push(KeyResult {
+            key,
+            valid,
+            ops: report.searched,
+            states: report.states,
+            unknown: report.unknown,
+            window,
+        });
+    }
+    let valid = if !invalid.is_empty() {
+        Validity::False
+    } else if !unknown.is_empty() {
+        Validity::Unknown
+    } else {
+        Validity::True
+    };
+    let seconds = started.elapsed().as_secs_f64();
+    let list = |keys: &[u64]| {
+        let shown: Vec<String> = keys.iter().take(10).map(u64::to_string).collect();
+        let more = if keys.len() > 10 { format!(", +{}", keys.len() - 10) } else { String::new() };
+        if keys.is_empty() { String::new() } else { format!(" ({}{more})", shown.join(", ")) }
+    };
+    let mut summary = vec![format!(
+        "linearizable   {} keys: {} valid, {} invalid{}, {} unknown{} ({searched} ops searched, {states} states, {:.1} ms)",
+        keys.len(),
+        keys.len() - invalid.len() - unknown.len(),
+        invalid.len(),
+        list(&invalid),
+        unknown.len(),
+        list(&unknown),
+        seconds * 1e3,
+    )];
+    if nil_reads > 0 {
+        summary.push(format!(
+            "  {nil_reads} read_ok with a null value: Knossos's register takes a nil read as possible in any state, so they were not checked"
+        ));
+    }
+    summary.extend(details);
     #[derive(Serialize)]
-    struct Out {
+    struct Out<'a> {
         valid: Validity,
         keys: usize,
+        valid_keys: usize,
+        invalid_keys: &'a [u64],
+        unknown_keys: &'a [u64],
+        ops_searched: usize,
+        states: u64,
+        seconds: f64,
+        search_budget: u64,
+        null_reads_unchecked: usize,
+        failed_ops: usize,
+        indeterminate_reads: usize,
+        results: &'a [KeyResult],
     }
-    Check::new(
-        Validity::Unknown,
-        vec![format!("linearizable  {} keys: checker not written yet", keys.len())],
-        &Out { valid: Validity::Unknown, keys: keys.len() },
-    )
+    let out = Out {
+        valid,
+        keys: keys.len(),
+        valid_keys: keys.len() - invalid.len() - unknown.len(),
+        invalid_keys: &invalid,
+        unknown_keys: &unknown,
+        ops_searched: searched,
+        states,
+        seconds,
+        search_budget: opts.max_states,
+        null_reads_unchecked: nil_reads,
+        failed_ops: fails,
+        indeterminate_reads: info_reads,
+        results: &results,
+    };
+    Check::new(valid, summary, &out)
 }
 
 #[cfg(test)]

@@ -37,14 +37,14 @@ fn only_group_zeros_first_n_threads_read() {
     let mut rng = Rng::new(1);
     let mut counts = [[0usize; 3]; 12];
     for _ in 0..300 {
-        for t in 0..12 {
+        for (t, count) in counts.iter_mut().enumerate() {
             let (f, v) = c.next_op(t, &mut rng).expect("always an op");
             let i = match f {
                 "read" => 0,
                 "write" => 1,
                 _ => 2,
             };
-            counts[t][i] += 1;
+            count[i] += 1;
             assert_eq!(v.key(), (t / 6) as u64, "group {} works on its own key", t / 6);
             match v {
                 KvValue::Write { value, .. } => assert!((0..5).contains(&value)),
