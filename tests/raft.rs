@@ -1,8 +1,12 @@
-//! End to end: the lin-kv (Raft) node, whole nodes exchanging JSON lines over a seeded
-//! simulated network. The dedicated scenario: clients write while the leader is cut off from
-//! everyone in the middle of it; after the partition heals, every acknowledged write must
-//! still be there. A deliberately broken node (it acknowledges writes before they commit)
-//! shows the check fails when a write is lost.
+//! End to end: the lin-kv (Raft) node.
+//!
+//! - Through the bench, judged by its linearizability checker: Maelstrom's Raft settings
+//!   (3 and 5 nodes, partitions), random faults (latency, loss, partitions), and the real
+//!   binary in process mode.
+//! - A dedicated scenario, whole nodes exchanging JSON lines over a seeded simulated network:
+//!   clients write while the leader is cut off from everyone in the middle of it; after the
+//!   partition heals, every acknowledged write must still be there. A deliberately broken node
+//!   (it acknowledges writes before they commit) shows the check fails when a write is lost.
 
 use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
@@ -10,6 +14,8 @@ use std::time::Duration;
 use glomers::node::{Machine, Node, Output};
 use glomers::proto::PADDING;
 use glomers::rng::Rng;
+use glomers::sim::opts::TestOpts;
+use glomers::sim::workloads::Validity;
 use glomers::time::Instant;
 use glomers::workload::lin_kv::LinKv;
 
@@ -321,4 +327,70 @@ fn no_acknowledged_write_is_lost_when_the_leader_is_cut_off_mid_write() {
 fn the_check_catches_a_node_that_acknowledges_before_commit() {
     let lost = leader_cut_off_mid_write(3, 0, true);
     assert!(!lost.is_empty(), "the cut-off leader's early acknowledgements are lost writes");
+}
+
+fn bench(flags: &str) -> TestOpts {
+    let args: Vec<String> = format!("-w lin-kv --concurrency 4n --no-store --quiet {flags}")
+        .split_whitespace()
+        .map(str::to_owned)
+        .collect();
+    TestOpts::parse(&args).expect("valid flags")
+}
+
+/// Maelstrom's Raft chapter: `--node-count 3 --concurrency 4n --rate 30 --time-limit 60
+/// --nemesis partition --nemesis-interval 10`, and 5 nodes. (`glomers sweep --seeds 0..200`
+/// runs many more seeds.)
+#[test]
+fn the_guide_settings_are_linearizable_with_partitions() {
+    for (n, most_msgs) in [(3, 1.6), (5, 2.6)] {
+        for seed in 0..3 {
+            let o = glomers::sim::run(&bench(&format!(
+                "--node-count {n} --rate 30 --time-limit 60 --nemesis partition \
+                 --nemesis-interval 10 --seed {seed}"
+            )))
+            .expect("the test runs");
+            assert_eq!(o.valid, Validity::True, "{n} nodes, seed {seed}: {}", o.summary);
+            assert!(o.op_count > 1500, "{n} nodes, seed {seed}: {} ops", o.op_count);
+            assert!(o.msgs_per_op_servers < most_msgs, "{n} nodes, seed {seed}: {}", o.summary);
+        }
+    }
+}
+
+#[test]
+fn random_faults_never_break_linearizability() {
+    for n in [3, 5] {
+        for seed in 0..6 {
+            let base = bench(&format!("--node-count {n} --rate 30 --time-limit 30"));
+            let o = glomers::sim::run(&glomers::sim::scenario::with_faults(&base, seed))
+                .expect("the test runs");
+            assert_eq!(o.valid, Validity::True, "{n} nodes, seed {seed}: {}", o.summary);
+        }
+    }
+}
+
+#[test]
+fn the_binary_passes_in_process_mode() {
+    let o = glomers::sim::run(&bench(&format!(
+        "--bin {} --node-count 3 --rate 30 --time-limit 5 --nemesis partition \
+         --nemesis-interval 1",
+        env!("CARGO_BIN_EXE_glomers-lin-kv")
+    )))
+    .expect("the binary starts");
+    assert_eq!(o.valid, Validity::True, "{}", o.summary);
+    assert!(o.faults.is_empty(), "{}", o.summary);
+    assert!(o.ok_fraction > 0.2, "{}", o.summary);
+}
+
+#[test]
+fn the_bench_rejects_a_node_that_acknowledges_before_commit() {
+    let invalid = (0..10u64).any(|seed| {
+        let o = bench(&format!(
+            "--node-count 3 --rate 30 --time-limit 60 --nemesis partition --seed {seed}"
+        ));
+        let make = |i: usize| -> Box<dyn Machine> {
+            Box::new(EagerAck(Node::<LinKv>::new(Vec::new(), seed.wrapping_add(i as u64))))
+        };
+        glomers::sim::run_nodes(&o, &make).expect("the test runs").valid == Validity::False
+    });
+    assert!(invalid, "early acknowledgements show up as non-linearizable histories");
 }
