@@ -46,6 +46,10 @@ pub(super) enum F {
     KvOp,
     /// A client id.
     Client,
+    /// A node id of the cluster (or one past it).
+    NodeId,
+    /// A lin-kv relayed body: a small `fwd`, `aer` or `rv` object.
+    Relayed,
     /// A short string.
     Text,
 }
@@ -134,6 +138,7 @@ pub(super) fn vocab(name: &str) -> Vocab {
                         ("pi", F::Small),
                         ("pt", F::Small),
                         ("c", F::Small),
+                        ("rtt", F::Small),
                         ("a", F::Bool),
                         ("e", F::Entries),
                     ],
@@ -158,6 +163,8 @@ pub(super) fn vocab(name: &str) -> Vocab {
                         ("kv", F::Pairs),
                     ],
                 ),
+                ("rl", &[("to", F::NodeId), ("b", F::Relayed), ("d", F::Small)]),
+                ("rl", &[("from", F::NodeId), ("b", F::Relayed)]),
                 (
                     "fwd",
                     &[
@@ -337,6 +344,37 @@ impl Gen<'_, '_> {
             }),
             F::KvOp => write_str(out, ["read", "write", "cas", "frob"][self.src.below(4)]),
             F::Client => write_str(out, &format!("c{}", 1 + self.src.below(4))),
+            F::NodeId => self.node_name(out),
+            F::Relayed => {
+                out.extend_from_slice(b"{\"type\":");
+                match self.src.below(3) {
+                    0 => {
+                        out.extend_from_slice(b"\"fwd\",\"c\":");
+                        self.value(F::Client, out);
+                        out.extend_from_slice(b",\"id\":");
+                        write_u64(out, self.small());
+                        out.extend_from_slice(b",\"h\":1,\"op\":\"write\",\"key\":");
+                        self.value(F::Json, out);
+                        out.extend_from_slice(b",\"value\":");
+                        self.value(F::Json, out);
+                    }
+                    1 => {
+                        out.extend_from_slice(b"\"aer\",\"t\":");
+                        write_u64(out, self.small());
+                        out.extend_from_slice(b",\"r\":1,\"ok\":true,\"i\":1,\"ht\":0");
+                    }
+                    _ => {
+                        out.extend_from_slice(b"\"rv\",\"p\":true,\"t\":");
+                        write_u64(out, self.small());
+                        out.extend_from_slice(b",\"li\":0,\"lt\":0");
+                    }
+                }
+                if self.src.one_in(2) {
+                    out.extend_from_slice(b",\"d\":");
+                    write_u64(out, self.small());
+                }
+                out.push(b'}');
+            }
             F::Code => {
                 const CODES: [u64; 13] = [0, 1, 10, 11, 12, 13, 14, 20, 21, 22, 30, 1000, u64::MAX];
                 write_u64(out, CODES[self.src.below(CODES.len())]);

@@ -5,9 +5,10 @@
 //!
 //! - [`raft`] is the consensus core, a pure state machine over node indexes (pre-vote, leader
 //!   stickiness, check-quorum, replication in rounds with cumulative acknowledgements and
-//!   conflict hints, read-index, snapshots). [`log`] is its log, [`kv`] the replicated map,
-//!   [`wire`] the JSON form of their messages. This module feeds the core from the runtime
-//!   and turns its output into messages and client replies.
+//!   conflict hints, answers from a majority only, read-index, snapshots). [`log`] is its
+//!   log, [`kv`] the replicated map, [`wire`] the JSON form of their messages, [`links`] the
+//!   one-hop relaying around links a partition cut in one direction. This module feeds the
+//!   core from the runtime and turns its output into messages and client replies.
 //! - **Writes and CASes** go into the log. The node that proposed an entry (the leader when
 //!   the request reached it) remembers the client, and answers it when it applies that index:
 //!   with the result if the entry there is still its own, or with error 11 if another leader's
@@ -41,6 +42,7 @@
 //! them a request gets a definite error at once.
 
 pub mod kv;
+pub mod links;
 pub mod log;
 pub mod raft;
 pub mod wire;
@@ -52,9 +54,11 @@ use std::time::Duration;
 use hashbrown::HashMap;
 
 use self::kv::{Json, Kv, Op, Snapshot};
+use self::links::{Links, Route};
 use self::raft::{Config, Event, Outbox, Raft, Refused};
 use self::wire::{ClientOp, RaftMsg};
 use crate::node::{Ctx, Reject, Workload};
+use crate::proto::encode::ObjWriter;
 use crate::proto::{ErrorCode, FieldError, Msg};
 use crate::time::Instant;
 use crate::time::wheel::TimerId;
@@ -79,6 +83,8 @@ pub struct Tuning {
     pub compact_every: u64,
     /// Clients awaiting an entry are forgotten (unanswered) after this long.
     pub pending_ttl: Duration,
+    /// Relay messages around cut links ([`links`]).
+    pub relay: bool,
 }
 
 impl Default for Tuning {
@@ -89,15 +95,16 @@ impl Default for Tuning {
             wait: Duration::from_millis(800),
             compact_every: 1024,
             pending_ttl: Duration::from_secs(30),
+            relay: true,
         }
     }
 }
 
 impl Tuning {
     /// Reads `--election-ms=N` (the minimum; the maximum is twice that), `--heartbeat-ms=N`,
-    /// `--batch-ms=N`, `--fresh-ms=N` (default: two heartbeats), `--wait-ms=N` and
-    /// `--compact-every=N` from the binary's command-line words. Returns the tuning and the
-    /// words not understood (to be logged and otherwise ignored).
+    /// `--batch-ms=N`, `--fresh-ms=N` (default: two heartbeats), `--wait-ms=N`,
+    /// `--compact-every=N` and `--relay=0|1` from the binary's command-line words. Returns the
+    /// tuning and the words not understood (to be logged and otherwise ignored).
     pub fn from_args(args: &[String]) -> (Tuning, Vec<String>) {
         let mut t = Tuning::default();
         let mut ignored = Vec::new();
@@ -118,6 +125,7 @@ impl Tuning {
                 Some(("fresh-ms", v)) => fresh = Some(ms(v)),
                 Some(("wait-ms", v)) => t.wait = ms(v),
                 Some(("compact-every", v)) if v > 0 => t.compact_every = v,
+                Some(("relay", v)) if v <= 1 => t.relay = v == 1,
                 _ => ignored.push(arg.clone()),
             }
         }
@@ -157,6 +165,7 @@ pub enum Timer {
 pub struct LinKv {
     raft: Raft<Op, Rc<Snapshot>>,
     kv: Kv,
+    links: Links,
     /// Invariant: `applied <= raft.commit()`, and equal to it between calls.
     applied: u64,
     out: Outbox<Op, Rc<Snapshot>>,
@@ -188,6 +197,18 @@ impl LinKv {
         &self.raft
     }
 
+    /// How recently the leader must have been heard from to forward to it: the tuning's,
+    /// stretched by two answer times on a slow network.
+    fn fresh(&self) -> Duration {
+        self.tuning.fresh + self.raft.rtt() * 2
+    }
+
+    /// How long a request waits for a leader: the tuning's, stretched likewise (clients wait
+    /// ten latencies, at least a second).
+    fn wait(&self) -> Duration {
+        self.tuning.wait + self.raft.rtt() * 2
+    }
+
     fn peer(&self, src: &str) -> Option<usize> {
         self.ids.iter().position(|id| id == src)
     }
@@ -198,11 +219,11 @@ impl LinKv {
         if self.raft.is_leader() {
             return self.serve(req, cx);
         }
-        let leader = self.raft.fresh_leader(cx.now(), self.tuning.fresh);
+        let leader = self.raft.fresh_leader(cx.now(), self.fresh());
         match leader {
             Some(l) if req.hops < MAX_HOPS && Some(l) != from => {
-                let dest = &self.ids[l];
-                cx.send(dest, "fwd", |b| {
+                // One path only, so that the request cannot be proposed twice.
+                self.send_node(cx, l, "fwd", true, |b| {
                     b.str("c", &req.client.dest)
                         .u64("id", req.client.msg_id)
                         .u64("h", req.hops + 1);
@@ -249,8 +270,7 @@ impl LinKv {
 
     /// Drains the core's output: restores, applies, answers, sends; then re-arms timers.
     fn pump(&mut self, cx: &mut Ctx<'_, Self>) {
-        if !self.waiting.is_empty() && self.raft.fresh_leader(cx.now(), self.tuning.fresh).is_some()
-        {
+        if !self.waiting.is_empty() && self.raft.fresh_leader(cx.now(), self.fresh()).is_some() {
             for req in std::mem::take(&mut self.waiting) {
                 self.route(req, None, cx);
             }
@@ -285,10 +305,121 @@ impl LinKv {
                 None => reply_error(cx, &client, ErrorCode::KeyDoesNotExist, "no such key"),
             }
         }
-        for (to, m) in self.out.msgs.drain(..) {
-            wire::send(cx, &self.ids[to], &m);
+        let mut msgs = std::mem::take(&mut self.out.msgs);
+        for (to, m) in msgs.drain(..) {
+            self.send_node(cx, to, wire::raft_type(&m), false, |b| wire::write_raft(&m, b));
         }
+        self.out.msgs = msgs;
         self.arm(cx);
+    }
+
+    /// Sends a message of type `kind` to node `p`, straight or through relays as [`Links`]
+    /// says (with `once`, by exactly one path), adding this node's deaf mask.
+    fn send_node(
+        &mut self,
+        cx: &mut Ctx<'_, Self>,
+        p: usize,
+        kind: &str,
+        once: bool,
+        fields: impl Fn(&mut ObjWriter<'_>),
+    ) {
+        let now = cx.now();
+        self.links.set_window(self.raft.timeout_min() + self.tuning.raft.heartbeat * 2);
+        let mask = self.links.mask(now);
+        let route = if once {
+            match self.links.route_once(p, now) {
+                None => Route { direct: true, via: Default::default() },
+                Some(r) => Route { direct: false, via: [r].into_iter().collect() },
+            }
+        } else {
+            self.links.route(p, now)
+        };
+        let dest = &self.ids[p];
+        if route.direct {
+            cx.send(dest, kind, |b| {
+                fields(b);
+                b.u64("d", mask);
+            });
+        }
+        for r in route.via {
+            cx.send(&self.ids[r], "rl", |b| {
+                b.str("to", dest).obj("b", |inner| {
+                    inner.str("type", kind);
+                    fields(inner);
+                    inner.u64("d", mask);
+                });
+            });
+        }
+    }
+
+    /// Handles a message from node `from`, which arrived straight from it (`direct`) or
+    /// through a relay.
+    fn on_node(
+        &mut self,
+        from: usize,
+        msg: &Msg<'_, '_>,
+        direct: bool,
+        cx: &mut Ctx<'_, Self>,
+    ) -> Result<(), Reject> {
+        let now = cx.now();
+        if direct {
+            self.links.heard_from(from, now);
+        }
+        if let Some(mask) = msg.get("d").and_then(|v| v.as_u64()) {
+            self.links.report(from, mask, now);
+        }
+        match msg.kind {
+            "fwd" => self.on_forward(Some(from), msg, cx)?,
+            "rl" if direct => self.on_relay(from, msg, cx)?,
+            kind if wire::RAFT_TYPES.contains(&kind) => {
+                let m: RaftMsg = wire::decode(msg, &mut self.scratch)?;
+                self.raft.step(now, from, m, &mut self.out);
+            }
+            other => return Err(Reject::unsupported(other)),
+        }
+        Ok(())
+    }
+
+    fn on_forward(
+        &mut self,
+        from: Option<usize>,
+        msg: &Msg<'_, '_>,
+        cx: &mut Ctx<'_, Self>,
+    ) -> Result<(), Reject> {
+        let op = wire::forwarded_op(msg, &mut self.scratch)?;
+        let client = Client { dest: msg.str("c")?.into(), msg_id: msg.u64("id")?, since: cx.now() };
+        let hops = msg.u64("h")?;
+        self.route(Request { client, op, hops }, from, cx);
+        Ok(())
+    }
+
+    /// A relay envelope from node `from`: pass it on (first hop), or open it (second hop).
+    fn on_relay(
+        &mut self,
+        from: usize,
+        msg: &Msg<'_, '_>,
+        cx: &mut Ctx<'_, Self>,
+    ) -> Result<(), Reject> {
+        let body = msg.obj("b")?;
+        if let Some(to) = msg.get("to").and_then(|v| v.as_str()) {
+            let Some(q) = self.peer(to).filter(|&q| q != self.links.me()) else {
+                return Err(Reject::new(ErrorCode::MalformedRequest, "relay to a non-node"));
+            };
+            // One hop: the second never relays further.
+            let origin = &self.ids[from];
+            cx.send(&self.ids[q], "rl", |b| {
+                b.str("from", origin).val("b", body.as_val());
+            });
+            return Ok(());
+        }
+        let origin = msg.str("from")?;
+        let (Some(o), Some(kind)) = (self.peer(origin), body.get("type").and_then(|v| v.as_str()))
+        else {
+            return Err(Reject::new(ErrorCode::MalformedRequest, "relayed from a non-node"));
+        };
+        let inner =
+            Msg { src: origin, dest: msg.dest, kind, msg_id: None, in_reply_to: None, body };
+        self.on_node(o, &inner, false, cx)
     }
 
     /// Applies every committed entry, answering the clients this node proposed them for.
@@ -350,7 +481,7 @@ impl LinKv {
             self.raft_timer = Some((cx.set_timer(at, Timer::Raft), at));
         }
         let sweep = if let Some(front) = self.waiting.front() {
-            Some(front.client.since + self.tuning.wait)
+            Some(front.client.since + self.wait())
         } else if !self.writes.is_empty() {
             Some(cx.now() + Duration::from_secs(1))
         } else {
@@ -371,7 +502,7 @@ impl LinKv {
     fn sweep(&mut self, cx: &mut Ctx<'_, Self>) {
         let now = cx.now();
         while let Some(front) = self.waiting.front() {
-            if now < front.client.since + self.tuning.wait {
+            if now < front.client.since + self.wait() {
                 break;
             }
             let req = self.waiting.pop_front().expect("front exists");
@@ -409,9 +540,15 @@ impl Workload for LinKv {
         let me = ids.iter().position(|id| id == cx.id()).expect("listed above");
         let rng = cx.rng().fork();
         let raft = Raft::new(me, ids.len(), tuning.raft.clone(), rng, cx.now());
+        // A link is cut once silent for longer than the longest normal gap: a follower not
+        // asked to answer does so once per minimum election timeout, at the next message
+        // after that (a heartbeat at most); plus a heartbeat of slack. (Stretched as the
+        // timeouts are: see `send_node`.)
+        let window = tuning.raft.election_min + tuning.raft.heartbeat * 2;
         let mut node = LinKv {
             raft,
             kv: Kv::new(),
+            links: Links::new(me, ids.len(), window, tuning.relay),
             applied: 0,
             out: Outbox::default(),
             ids,
@@ -437,23 +574,18 @@ impl Workload for LinKv {
                 let client = Client { dest: req.src.into(), msg_id, since: cx.now() };
                 self.route(Request { client, op, hops: 0 }, None, cx);
             }
-            "fwd" => {
-                let from = self.peer(req.src);
-                let op = wire::forwarded_op(req, &mut self.scratch)?;
-                let client =
-                    Client { dest: req.str("c")?.into(), msg_id: req.u64("id")?, since: cx.now() };
-                let hops = req.u64("h")?;
-                self.route(Request { client, op, hops }, from, cx);
-            }
-            kind if wire::RAFT_TYPES.contains(&kind) => {
-                let Some(from) = self.peer(req.src) else {
-                    return Err(Reject::new(
-                        ErrorCode::MalformedRequest,
-                        "not from a cluster node",
-                    ));
-                };
-                let m: RaftMsg = wire::decode(req, &mut self.scratch)?;
-                self.raft.step(cx.now(), from, m, &mut self.out);
+            kind if kind == "fwd" || kind == "rl" || wire::RAFT_TYPES.contains(&kind) => {
+                match self.peer(req.src) {
+                    Some(from) if from != self.links.me() => self.on_node(from, req, true, cx)?,
+                    // A forwarded request from outside the cluster is served all the same.
+                    _ if kind == "fwd" => self.on_forward(None, req, cx)?,
+                    _ => {
+                        return Err(Reject::new(
+                            ErrorCode::MalformedRequest,
+                            "not from a cluster node",
+                        ));
+                    }
+                }
             }
             other => return Err(Reject::unsupported(other)),
         }

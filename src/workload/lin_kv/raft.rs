@@ -27,16 +27,23 @@
 //!   and cannot depose a working leader when the partition heals.
 //! - **Leader stickiness and check-quorum** (thesis §4.2.3, §6.2): a node that has heard from a
 //!   leader within the minimum election timeout ignores vote requests; a leader that has not
-//!   heard from a majority within that time steps down, so its clients hear about it.
-//! - **Replication in rounds**: the leader sends a round of `Append`s (to every peer, carrying
-//!   every entry the peer has not acknowledged, up to a batch limit) when there is work: new
-//!   entries or reads awaiting confirmation. Rounds are at most one per `batch` interval, so
-//!   under load many client operations share one round; when idle a round every `heartbeat`
-//!   keeps followers quiet. Acknowledgements are cumulative (the highest index known to match
-//!   the leader), so a lost message is repaired by the next round with no per-message
+//!   heard from a majority within that time steps down, so its clients hear about it. The
+//!   very first election fires within half a minimum timeout (there is no leader to disrupt).
+//! - **Replication in rounds**: the leader sends a round of `Append`s (each carrying every
+//!   entry its peer has not acknowledged, up to a batch limit) when there is work: new entries
+//!   or reads awaiting confirmation. Rounds are at most one per `batch` interval, so under load
+//!   many client operations share one round; when idle a round every `heartbeat` keeps
+//!   followers quiet. Acknowledgements are cumulative (the highest index known to match the
+//!   leader), so a lost message is repaired by the next round with no per-message
 //!   retransmission state. A follower that rejects an `Append` sends a conflict hint (the
 //!   first index of the conflicting term, or its log end) and the leader jumps `next` back
 //!   past the whole term at once.
+//! - **A majority answers**: commitment, read confirmation and check-quorum need answers from
+//!   a majority only, so each round asks the `quorum - 1` peers heard from most recently to
+//!   answer; the others answer now and then (so the leader learns how far they got), and a
+//!   round that only confirms reads is not sent to them at all. If a round stays unconfirmed
+//!   for twice the smoothed answer time, the next one asks everyone, and the choice moves to
+//!   whoever answered. (At 3 nodes a round is 3 messages instead of 4; at 5, 6 instead of 8.)
 //! - **Commitment** only by counting replicas of an entry of the leader's own term (§5.4.2);
 //!   a new leader appends a no-op at once so that earlier entries commit without waiting for
 //!   a client.
@@ -167,8 +174,11 @@ pub enum Message<C, S> {
         commit: u64,
         /// Entries from `prev_index + 1`.
         entries: Vec<Entry<C>>,
-        /// Answer even if all is well. (A rejection is always answered.) Idle heartbeats
-        /// leave it off, so they cost one message, not two.
+        /// The leader's smoothed answer time: followers stretch their timeouts to it.
+        rtt: Duration,
+        /// Answer even if all is well. (A rejection is always answered.) Set for the peers a
+        /// round asks to answer (a majority's worth when there is something to confirm) and
+        /// now and then for the others; an idle heartbeat mostly goes unanswered.
         ack: bool,
     },
     /// Answer to `Append` or `Snapshot`.
@@ -327,8 +337,10 @@ pub struct Raft<C, S> {
     /// The last round in which some peer was asked to answer, and when it was sent.
     asked_round: u64,
     asked_at: Instant,
-    /// Smoothed time for an asked peer to answer.
+    /// Smoothed time for an asked peer to answer (on a follower: as the leader said).
     srtt: Duration,
+    /// The latest rounds that asked for answers, and when they were sent (for `srtt`).
+    asked: VecDeque<(u64, Instant)>,
     reads: VecDeque<Read>,
 }
 
@@ -360,6 +372,7 @@ impl<C: Command, S: Clone> Raft<C, S> {
             asked_round: 0,
             asked_at: now,
             srtt: Duration::ZERO,
+            asked: VecDeque::new(),
             reads: VecDeque::new(),
         };
         // The first election need not wait out a whole timeout: there is no leader to
@@ -440,6 +453,19 @@ impl<C: Command, S: Clone> Raft<C, S> {
         self.n / 2 + 1
     }
 
+    /// The minimum election timeout in force: the configured one, or four smoothed answer
+    /// times if longer (so that a slow network does not look like a dead leader). Leases,
+    /// check-quorum and the leader's requests for answers scale with it.
+    pub fn timeout_min(&self) -> Duration {
+        self.cfg.election_min.max(self.srtt.min(MAX_RTT) * 4)
+    }
+
+    /// The smoothed time for a follower to answer the leader (measured on the leader,
+    /// advertised to followers).
+    pub fn rtt(&self) -> Duration {
+        self.srtt
+    }
+
     /// When [`Raft::tick`] next has something to do.
     pub fn deadline(&self) -> Instant {
         if self.role != Role::Leader {
@@ -469,7 +495,7 @@ impl<C: Command, S: Clone> Raft<C, S> {
                 p.active = false;
             }
             self.leader_contact = Some(now);
-            self.quorum_at = now + self.cfg.election_min;
+            self.quorum_at = now + self.timeout_min();
         }
         self.maybe_round(now, out);
     }
@@ -572,9 +598,10 @@ impl<C: Command, S: Clone> Raft<C, S> {
             Message::VoteResp { pre, term, granted } => {
                 self.on_vote_resp(now, from, pre, term, granted, out)
             }
-            Message::Append { term, round, prev_index, prev_term, commit, entries, ack } => {
+            Message::Append { term, round, prev_index, prev_term, commit, entries, rtt, ack } => {
                 debug_assert_eq!(term, self.term);
                 let prev = (prev_index, prev_term);
+                self.srtt = rtt;
                 self.on_append(now, from, round, prev, commit, entries, ack, out)
             }
             Message::AppendResp { round, ok, index, hint_term, .. } => {
@@ -593,14 +620,15 @@ impl<C: Command, S: Clone> Raft<C, S> {
             Role::Leader => true,
             _ => {
                 self.leader.is_some()
-                    && self.leader_contact.is_some_and(|at| now < at + self.cfg.election_min)
+                    && self.leader_contact.is_some_and(|at| now < at + self.timeout_min())
             }
         }
     }
 
     fn reset_election(&mut self, now: Instant) {
-        let lo = self.cfg.election_min.as_micros() as u64;
-        let hi = (self.cfg.election_max.as_micros() as u64).max(lo + 1);
+        let scale = self.timeout_min().as_secs_f64() / self.cfg.election_min.as_secs_f64();
+        let lo = self.timeout_min().as_micros() as u64;
+        let hi = ((self.cfg.election_max.as_micros() as f64 * scale) as u64).max(lo + 1);
         let us = lo + self.rng.below(hi - lo);
         self.election_at = now + Duration::from_micros(us);
     }
@@ -724,8 +752,9 @@ impl<C: Command, S: Clone> Raft<C, S> {
         }
         self.round = 0;
         self.asked_round = 0;
+        self.asked.clear();
         self.round_at = now;
-        self.quorum_at = now + self.cfg.election_min;
+        self.quorum_at = now + self.timeout_min();
         self.reads.clear();
         self.log.push(Entry { term: self.term, cmd: None });
         self.noop_index = self.log.last_index();
@@ -812,11 +841,15 @@ impl<C: Command, S: Clone> Raft<C, S> {
             // A round that only confirms reads goes to the peers asked to answer, and to
             // the others only when a heartbeat is due.
             if ask || heartbeat || entries {
-                let every = if chosen { self.cfg.election_min / 2 } else { self.cfg.election_min };
+                let every = if chosen { self.timeout_min() / 2 } else { self.timeout_min() };
                 self.send_to(now, p, ask, every, out);
             }
-            if ask {
+            if ask && self.asked_round != self.round {
                 (self.asked_round, self.asked_at) = (self.round, now);
+                if self.asked.len() == ASKED_KEPT {
+                    self.asked.pop_front();
+                }
+                self.asked.push_back((self.round, now));
             }
         }
         self.round_at = now + self.cfg.batch;
@@ -861,6 +894,7 @@ impl<C: Command, S: Clone> Raft<C, S> {
                     prev_term: 0,
                     commit: self.commit,
                     entries: Vec::new(),
+                    rtt: self.srtt,
                     ack: true,
                 },
             };
@@ -888,6 +922,7 @@ impl<C: Command, S: Clone> Raft<C, S> {
             prev_term,
             commit: self.commit,
             entries,
+            rtt: self.srtt,
             ack,
         };
         out.msgs.push((p, msg));
@@ -908,9 +943,11 @@ impl<C: Command, S: Clone> Raft<C, S> {
             return;
         }
         let last = self.log.last_index();
-        if round == self.asked_round && round > self.peers[from].acked_round {
-            let sample = now.saturating_since(self.asked_at);
-            self.srtt = (self.srtt * 7 + sample) / 8;
+        if round > self.peers[from].acked_round {
+            if let Ok(k) = self.asked.binary_search_by_key(&round, |a| a.0) {
+                let sample = now.saturating_since(self.asked[k].1);
+                self.srtt = (self.srtt * 7 + sample) / 8;
+            }
         }
         let peer = &mut self.peers[from];
         peer.active = true;
@@ -1092,6 +1129,10 @@ impl<C: Command, S: Clone> Raft<C, S> {
 
 /// Terms and indexes above this come from no correct peer (and would overflow counters).
 const MAX_PLAUSIBLE: u64 = 1 << 62;
+/// Rounds whose send times a leader keeps, to measure answer times.
+const ASKED_KEPT: usize = 64;
+/// The longest answer time a leader advertises (and followers accept).
+const MAX_RTT: Duration = Duration::from_secs(10);
 
 /// Can a correct peer have sent `msg`? (Checks what is cheap and local to the message.)
 fn plausible<C, S>(msg: &Message<C, S>) -> bool {
@@ -1101,8 +1142,9 @@ fn plausible<C, S>(msg: &Message<C, S>) -> bool {
             ok(*term) && ok(*last_index) && last_term <= term
         }
         Message::VoteResp { term, .. } => ok(*term),
-        Message::Append { term, round, prev_index, prev_term, commit, entries, .. } => {
-            ok(*term)
+        Message::Append { term, round, prev_index, prev_term, commit, entries, rtt, .. } => {
+            *rtt <= MAX_RTT
+                && ok(*term)
                 && ok(*round)
                 && ok(prev_index.saturating_add(entries.len() as u64))
                 && ok(*commit)

@@ -6,7 +6,7 @@
 //! |---|---|---|
 //! | vote request | `rv` | `p` pre-vote, `t` term, `li`/`lt` last index/term |
 //! | vote answer | `rvr` | `p`, `t`, `g` granted |
-//! | append | `ae` | `t`, `r` round, `pi`/`pt` previous index/term, `c` commit, `e` entries, `a` answer wanted |
+//! | append | `ae` | `t`, `r` round, `pi`/`pt` previous index/term, `c` commit, `e` entries, `rtt` leader's answer time (µs), `a` answer wanted |
 //! | append answer | `aer` | `t`, `r`, `ok`, `i` index, `ht` hint term |
 //! | snapshot | `is` | `t`, `r`, `i` index, `st` its term, `kv` `[[key, value], ...]` |
 //!
@@ -14,14 +14,16 @@
 //! `[term, key, from, to, create]` (a compare-and-set), keys and values as the clients sent
 //! them. A forwarded client request is `fwd` with the client's id (`c`) and `msg_id` (`id`),
 //! the hop count (`h`), the operation (`op`: `read`, `write` or `cas`) and the client's own
-//! fields.
+//! fields. Every message between nodes also carries the sender's deaf mask `d` (see
+//! [`super::links`]); a relayed one travels as `rl {to, b}` to the relay and `rl {from, b}`
+//! from it, `b` being the whole body.
 
 use std::rc::Rc;
+use std::time::Duration;
 
 use super::kv::{Json, MAX_ITEM_BYTES, Op, Snapshot};
 use super::log::Entry;
 use super::raft::Message;
-use crate::node::{Ctx, Workload};
 use crate::proto::encode::{ArrWriter, ObjWriter};
 use crate::proto::{FieldError, Msg, Val};
 
@@ -54,34 +56,44 @@ fn write_entry(a: &mut ArrWriter<'_>, e: &Entry<Op>) {
     });
 }
 
-/// Sends Raft message `m` to node `dest`.
-pub fn send<W: Workload>(cx: &mut Ctx<'_, W>, dest: &str, m: &RaftMsg) {
+/// The body type of Raft message `m`.
+pub fn raft_type(m: &RaftMsg) -> &'static str {
     match m {
-        Message::Vote { pre, term, last_index, last_term } => cx.send(dest, "rv", |b| {
+        Message::Vote { .. } => "rv",
+        Message::VoteResp { .. } => "rvr",
+        Message::Append { .. } => "ae",
+        Message::AppendResp { .. } => "aer",
+        Message::Snapshot { .. } => "is",
+    }
+}
+
+/// Writes the fields of Raft message `m` (everything but its type).
+pub fn write_raft(m: &RaftMsg, b: &mut ObjWriter<'_>) {
+    match m {
+        Message::Vote { pre, term, last_index, last_term } => {
             b.bool("p", *pre).u64("t", *term).u64("li", *last_index).u64("lt", *last_term);
-        }),
-        Message::VoteResp { pre, term, granted } => cx.send(dest, "rvr", |b| {
-            b.bool("p", *pre).u64("t", *term).bool("g", *granted);
-        }),
-        Message::Append { term, round, prev_index, prev_term, commit, entries, ack } => {
-            cx.send(dest, "ae", |b| {
-                b.u64("t", *term)
-                    .u64("r", *round)
-                    .u64("pi", *prev_index)
-                    .u64("pt", *prev_term)
-                    .u64("c", *commit)
-                    .bool("a", *ack);
-                b.arr("e", |a| entries.iter().for_each(|e| write_entry(a, e)));
-            })
         }
-        Message::AppendResp { term, round, ok, index, hint_term } => cx.send(dest, "aer", |b| {
+        Message::VoteResp { pre, term, granted } => {
+            b.bool("p", *pre).u64("t", *term).bool("g", *granted);
+        }
+        Message::Append { term, round, prev_index, prev_term, commit, entries, rtt, ack } => {
+            b.u64("t", *term)
+                .u64("r", *round)
+                .u64("pi", *prev_index)
+                .u64("pt", *prev_term)
+                .u64("c", *commit)
+                .u64("rtt", rtt.as_micros().min(u128::from(u64::MAX)) as u64)
+                .bool("a", *ack);
+            b.arr("e", |a| entries.iter().for_each(|e| write_entry(a, e)));
+        }
+        Message::AppendResp { term, round, ok, index, hint_term } => {
             b.u64("t", *term)
                 .u64("r", *round)
                 .bool("ok", *ok)
                 .u64("i", *index)
                 .u64("ht", *hint_term);
-        }),
-        Message::Snapshot { term, round, index, snap_term, data } => cx.send(dest, "is", |b| {
+        }
+        Message::Snapshot { term, round, index, snap_term, data } => {
             b.u64("t", *term).u64("r", *round).u64("i", *index).u64("st", *snap_term);
             b.arr("kv", |a| {
                 for (k, v) in &data.pairs {
@@ -91,7 +103,7 @@ pub fn send<W: Workload>(cx: &mut Ctx<'_, W>, dest: &str, m: &RaftMsg) {
                     });
                 }
             });
-        }),
+        }
     }
 }
 
@@ -159,6 +171,7 @@ pub fn decode(msg: &Msg<'_, '_>, scratch: &mut Vec<u8>) -> Result<RaftMsg, Field
                 prev_term: msg.u64("pt")?,
                 commit: msg.u64("c")?,
                 entries,
+                rtt: Duration::from_micros(msg.u64("rtt")?),
                 ack: bool_field(msg, "a")?,
             }
         }

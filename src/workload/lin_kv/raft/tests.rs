@@ -421,9 +421,19 @@ impl Sim {
         self.heal();
         self.drop = 0.0;
         let l = self.await_leader(Duration::from_secs(5))?;
-        // One more command, so every node learns the final commit index.
+        // One more command, so every node learns the final commit index; then wait (five
+        // seconds at most) until every node holds what the leader holds.
         self.propose(l)?;
-        self.run_for(Duration::from_secs(2))?;
+        let converged = |s: &Sim| {
+            s.leader().is_some_and(|l| {
+                let want = (&s.nodes[l].state, s.nodes[l].raft.commit());
+                s.nodes.iter().all(|n| (&n.state, n.raft.commit()) == want)
+            })
+        };
+        let until = self.now + Duration::from_secs(5);
+        while !converged(self) && self.now < until {
+            self.run_for(Duration::from_millis(10))?;
+        }
         let l = self.leader().ok_or("no leader after healing")?;
         let want = &self.nodes[l].state;
         for (i, n) in self.nodes.iter().enumerate() {
