@@ -15,6 +15,8 @@ struct Net {
     replies: Vec<String>,
     /// Nodes whose messages to and from other nodes are dropped.
     cut: Vec<bool>,
+    /// `blocked[a][b]`: messages from a to b are dropped.
+    blocked: Vec<Vec<bool>>,
     next_id: u64,
 }
 
@@ -36,7 +38,14 @@ impl Net {
             assert!(out[0].contains("init_ok"), "{out:?}");
             nodes.push(h);
         }
-        Net { nodes, wire: Vec::new(), replies: Vec::new(), cut: vec![false; n], next_id: 1 }
+        Net {
+            nodes,
+            wire: Vec::new(),
+            replies: Vec::new(),
+            cut: vec![false; n],
+            blocked: vec![vec![false; n]; n],
+            next_id: 1,
+        }
     }
 
     fn route(&mut self, from: usize, lines: Vec<String>) {
@@ -46,7 +55,7 @@ impl Net {
                 self.replies.push(l);
             } else {
                 let to: usize = dest[1..].parse().expect("a node");
-                if !self.cut[from] && !self.cut[to] {
+                if !self.cut[from] && !self.cut[to] && !self.blocked[from][to] {
                     self.wire.push(l);
                 }
             }
@@ -257,4 +266,36 @@ fn tuning_words_are_read_and_unknown_words_ignored() {
     assert_eq!(t.raft.election_max, Duration::from_millis(800));
     assert_eq!(t.fresh, 2 * Tuning::default().raft.heartbeat, "two heartbeats by default");
     assert_eq!(ignored, ["frugal", "--compact-every=0", "--wait-ms=x"]);
+}
+
+/// Maelstrom's majorities-ring on three nodes: each node hears only its predecessor, so no
+/// two nodes can exchange a request and its answer. Returns how many of 30 writes (ten at
+/// each node) were acknowledged.
+fn writes_through_a_directed_ring(args: &[&str]) -> usize {
+    let mut net = Net::new(3, args);
+    net.run(Duration::from_millis(1000));
+    for a in 0..3 {
+        for b in 0..3 {
+            // a -> b works only for b = a + 1.
+            net.blocked[a][b] = a != b && b != (a + 1) % 3;
+        }
+    }
+    net.run(Duration::from_millis(5000));
+    let mut acked = 0;
+    for round in 0..10 {
+        for i in 0..3 {
+            let w = net.ask(i, &format!(r#""type":"write","key":{i},"value":{round}"#));
+            net.run(Duration::from_millis(300));
+            acked += usize::from(net.reply(w).is_some_and(|r| r.contains("write_ok")));
+        }
+    }
+    acked
+}
+
+#[test]
+fn relays_keep_a_three_node_directed_ring_available() {
+    let with = writes_through_a_directed_ring(&[]);
+    assert!(with >= 28, "{with} of 30 writes acknowledged through relays");
+    let without = writes_through_a_directed_ring(&["--relay=0"]);
+    assert_eq!(without, 0, "plain Raft cannot elect anyone in a directed ring");
 }
