@@ -18,7 +18,7 @@
 //!   news and for as long as its news keep coming through relays (with no news at all, `p` is
 //!   cut off from everyone and relays cannot help). A relay is a node that
 //!   reported hearing us (or, lacking a report, one we hear), preferably one `p` reported
-//!   hearing. It forwards once, never further.
+//!   hearing, two at most. It forwards once, never further.
 //!
 //! Nothing changes while every link works; relays cost messages only while a partition cuts
 //! links. Raft tolerates the duplicates relays make; forwarded client requests take exactly one
@@ -33,6 +33,8 @@ use crate::time::Instant;
 
 /// Nodes in the largest cluster that relays.
 pub const MAX_RELAYING_NODES: usize = 64;
+/// Relays one message takes at most (one may fail, two rarely both do; more only cost).
+const MAX_RELAYS: usize = 2;
 /// How often per window a message goes straight to a node that reported not hearing us.
 const PROBES_PER_WINDOW: u32 = 4;
 
@@ -143,9 +145,14 @@ impl Links {
         } else {
             SmallVec::new()
         };
-        let best: SmallVec<[usize; 8]> =
-            ok.iter().copied().filter(|&r| self.reported_hearing(p, r, now)).collect();
-        if best.is_empty() { ok } else { best }
+        // Those `p` reported hearing first, then the rest; most recently heard first.
+        let mut ranked = ok;
+        ranked.sort_by_key(|&r| {
+            (!self.reported_hearing(p, r, now), std::cmp::Reverse(self.heard[r]))
+        });
+        let best = ranked.iter().filter(|&&r| self.reported_hearing(p, r, now)).count();
+        ranked.truncate(if best > 0 { best.min(MAX_RELAYS) } else { MAX_RELAYS });
+        ranked
     }
 
     /// The route of a message to `p` that may arrive more than once.
