@@ -148,6 +148,20 @@ fn frugal_point_meets_its_targets() {
     meets_targets("frugal", 0..2, 1.2, 1000, 1000);
 }
 
+/// Real Maelstrom (0.2.x) measured the frugal point at 0.84 and 0.80 msgs-per-op in two runs
+/// of these flags; the bench's mean over seeds must stay within 5% of their mean, 0.82. (Its
+/// in-process mean sits about 2% low: Maelstrom's JVM starts each operation a little late and
+/// so performs about 2% fewer of them, which virtual time does not model.) Main before the
+/// fidelity fixes gave 0.748 here, handing operations to random threads.
+#[test]
+fn frugal_point_agrees_with_maelstrom() {
+    let runs: Vec<f64> = (0..10)
+        .map(|seed| run(&TestOpts { seed, ..opts(25, 100.0, 100, false, "frugal") }).0.msgs_per_op)
+        .collect();
+    let mean = runs.iter().sum::<f64>() / runs.len() as f64;
+    assert!((0.82 * 0.95..=0.82 * 1.05).contains(&mean), "mean {mean:.3} over {runs:?}");
+}
+
 #[test]
 fn twenty_five_nodes_with_partitions_lose_nothing() {
     for profile in ["", "low-latency", "frugal"] {
@@ -187,10 +201,14 @@ fn retransmission_is_what_survives_message_loss() {
     for profile in ["default", "low-latency", "frugal"] {
         valid_over(&lossy(&[profile]), 0..2);
     }
-    // Control: with retransmission pushed past the end of the test, the tail of the data is
-    // lost for good and the checker must say so.
-    let (m, out) = run(&TestOpts { seed: 0, ..lossy(&["--rto-ms=3600000"]) });
-    assert!(m.valid == Validity::False && m.lost > 0, "{m:?}\n{}", out.summary);
+    // Control: with retransmission pushed past the end of the test, a run whose last data
+    // to some peer is lost loses values for good, and the checker must say so. Whether the
+    // last message to a peer is among the 20% lost is up to the seed (about half the runs
+    // lose something), so the control looks at several.
+    let runs: Vec<(Measured, Outcome)> =
+        (0..8).map(|seed| run(&TestOpts { seed, ..lossy(&["--rto-ms=3600000"]) })).collect();
+    let failing = runs.iter().filter(|(m, _)| m.valid == Validity::False && m.lost > 0).count();
+    assert!(failing >= 2, "{failing} of 8 runs lost values: {:?}", runs[0].1.summary);
 }
 
 /// What the probes saw of every node during a run.

@@ -415,6 +415,8 @@ fn a_bench_runs_history_edn_has_maelstroms_shapes_and_is_judged_the_same_again()
         // Our totally available store is not strict-serializable (lost updates): invalid.
         ("txn-rw-register", "--node-count 2 --rate 300", "", 1),
         ("txn-list-append", "--node-count 2 --rate 100", "--consistency-models read-committed", 0),
+        // The Raft node: partitions make some operations indeterminate, never non-linearizable.
+        ("lin-kv", "--node-count 3 --concurrency 2n --rate 50", "", 0),
     ] {
         let name = format!("{workload}{}", models.len());
         let store = tmp(&name);

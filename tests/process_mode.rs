@@ -136,6 +136,50 @@ fn help_prints_usage_and_a_bad_flag_exits_254() {
 }
 
 #[test]
+fn sweep_runs_seeds_on_several_threads_and_reports_them_in_seed_order() {
+    let dir =
+        std::env::temp_dir().join(format!("glomers-process-mode-{}-sweep", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir is writable");
+    let sweep = |args: &str| {
+        let run = Command::new(env!("CARGO_BIN_EXE_glomers"))
+            .arg("sweep")
+            .args(args.split_whitespace())
+            .current_dir(&dir)
+            .output()
+            .expect("the glomers binary runs");
+        (run.status.code(), String::from_utf8_lossy(&run.stdout).into_owned())
+    };
+    // In-process: the same report on one thread and on three; words after `--` go to the
+    // node, and the sweep writes no results directory.
+    let flags = "--seeds 0..6 -w broadcast --node-count 3 --time-limit 3 --rate 20 -- frugal";
+    let (one, three) = (sweep(&format!("--jobs 1 {flags}")), sweep(&format!("--jobs=3 {flags}")));
+    assert_eq!(one.0, Some(0), "{}", one.1);
+    assert!(one.1.starts_with("6 seeds, 0 failed (1 job); servers msgs-per-op mean"), "{}", one.1);
+    assert_eq!(one.1.replace("(1 job)", "(3 jobs)"), three.1);
+    assert!(!dir.join("store").exists(), "a sweep must not write results");
+    // Process mode sweeps too; failures come one line each, in seed order.
+    let script = dir.join("echo-node.sh");
+    std::fs::write(&script, SH_ECHO).expect("temp dir is writable");
+    let process = |mode: &str| {
+        sweep(&format!(
+            "--jobs 2 --seeds 3..6 -w echo --node-count 2 --time-limit 1 --rate 20 --bin /bin/sh {} {mode}",
+            script.display()
+        ))
+    };
+    let (code, out) = process("good");
+    assert_eq!(code, Some(0), "{out}");
+    assert!(out.starts_with("3 seeds, 0 failed (2 jobs)"), "{out}");
+    let (code, out) = process("wrong");
+    assert_eq!(code, Some(1), "{out}");
+    let seeds: Vec<&str> = out.lines().filter_map(|l| l.split(':').next()).collect();
+    assert_eq!(seeds[..3], ["seed 3", "seed 4", "seed 5"], "{out}");
+    assert!(out.contains("seed 4: false -> cargo run --release -- test -w echo"), "{out}");
+    assert!(out.contains("3 seeds, 3 failed (2 jobs)"), "{out}");
+    assert_eq!(sweep("--jobs 0 --seeds 0..1 -w echo").0, Some(254));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
 fn a_non_json_line_is_a_node_fault_and_ops_time_out() {
     let out = run_sh("garbage", "garbage", 1);
     assert_eq!(out.exit_code, 1, "{}", out.summary);

@@ -39,17 +39,7 @@ fn opts(flags: &str, store: &Path) -> TestOpts {
 }
 
 fn run_and_store(o: &TestOpts) -> (Outcome, PathBuf) {
-    let out = if o.workload == "lin-kv" {
-        // There is no in-process lin-kv node; a proxy to the bench's lin-kv service is one.
-        use glomers::node::{Machine, Node};
-        use glomers::sim::workloads::lin_kv::subjects::Proxy;
-        let make =
-            |i: usize| -> Box<dyn Machine> { Box::new(Node::<Proxy>::new(Vec::new(), i as u64)) };
-        glomers::sim::run_nodes(o, &make)
-    } else {
-        glomers::sim::run(o)
-    }
-    .unwrap_or_else(|e| panic!("{}: {e}", o.command_line()));
+    let out = glomers::sim::run(o).unwrap_or_else(|e| panic!("{}: {e}", o.command_line()));
     let dir = out.write_store(o.store.as_ref().expect("a store"), &o.workload).expect("written");
     (out, dir)
 }

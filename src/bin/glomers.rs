@@ -11,9 +11,11 @@ use glomers::sim::opts::TestOpts;
 const USAGE: &str = "\
 usage: glomers test [maelstrom test flags] [--seed N] [--loss P] [--store DIR | --no-store] [--quiet]
        glomers test --bin ./node [args...]   (run real binaries, as Maelstrom does)
-       glomers sweep [flags] --seeds A..B [--faults]
+       glomers sweep [flags] --seeds A..B [--faults] [--jobs N]
                                         (run many seeds, report failures; --faults lets each
-                                         seed pick latency, partitions and message loss)
+                                         seed pick latency, partitions and message loss;
+                                         --jobs: threads, default every core in-process,
+                                         1 with --bin)
        glomers check -w W FILE [--consistency-models M] [--availability A] [--store DIR]
                      [--search-budget N] [--initial-value V] [--format edn|jsonl]
                                         (judge a stored history again, with the same checker,
@@ -189,16 +191,22 @@ fn serve(args: &[String]) -> ExitCode {
     }
 }
 
-/// `glomers sweep --seeds A..B [--faults] <test flags>`: runs every seed in-process, prints
-/// one line per failure with the command that reproduces it, and exits 1 if any failed. With
-/// `--faults` each seed also picks the scenario's faults (see `sim::scenario`).
+/// `glomers sweep --seeds A..B [--faults] [--jobs N] <test flags>`: runs every seed (on N
+/// threads; by default every core in-process, one in process mode), prints one line per
+/// failure with the command that reproduces it, in seed order, and exits 1 if any failed.
+/// With `--faults` each seed also picks the scenario's faults (see `sim::scenario`).
 fn sweep(args: &[String]) -> ExitCode {
     let mut rest = Vec::new();
     let mut seeds = 0..100u64;
     let mut faults = false;
+    let mut jobs = None;
     let mut it = args.iter();
     while let Some(a) = it.next() {
-        if a == "--faults" {
+        if a == "--" {
+            // Everything after `--` belongs to the node.
+            rest.push(a.clone());
+            rest.extend(it.by_ref().cloned());
+        } else if a == "--faults" {
             faults = true;
         } else if a == "--seeds" {
             let Some(range) = it.next().and_then(|r| {
@@ -209,12 +217,23 @@ fn sweep(args: &[String]) -> ExitCode {
                 return ExitCode::from(254);
             };
             seeds = range;
+        } else if a == "--jobs" || a.starts_with("--jobs=") {
+            let v = a.strip_prefix("--jobs=").map(str::to_owned).or_else(|| it.next().cloned());
+            match v.and_then(|v| v.parse::<usize>().ok()).filter(|&n| n > 0) {
+                Some(n) => jobs = Some(n),
+                None => {
+                    eprintln!("glomers sweep: --jobs wants a number of threads, at least 1");
+                    return ExitCode::from(254);
+                }
+            }
         } else {
             rest.push(a.clone());
         }
     }
-    // Before any `--` or `--bin`: words after those belong to the node.
-    rest.splice(0..0, ["--no-store".to_owned(), "--quiet".to_owned()]);
+    // `--no-store` and `--quiet` are switches, so they may follow a trailing `--bin FILE`; they
+    // go before any `--`, after which every word is the node's.
+    let at = rest.iter().position(|a| a == "--").unwrap_or(rest.len());
+    rest.splice(at..at, ["--no-store".to_owned(), "--quiet".to_owned()]);
     let base = match TestOpts::parse(&rest) {
         Ok(o) => o,
         Err(e) => {
@@ -222,16 +241,32 @@ fn sweep(args: &[String]) -> ExitCode {
             return ExitCode::from(254);
         }
     };
-    let (mut failed, mut total) = (0, 0);
-    let (mut worst_mpo, mut sum_mpo): (f64, f64) = (0.0, 0.0);
-    let count = seeds.end.saturating_sub(seeds.start);
+    let jobs = jobs.unwrap_or_else(|| glomers::sim::sweep::default_jobs(&base));
+    let opts = glomers::sim::sweep::SweepOpts { base, seeds, faults, jobs };
+    let count = opts.seeds.end.saturating_sub(opts.seeds.start);
     let mut bar = glomers::sim::progress::Bar::new(!args.iter().any(|a| a == "--quiet"));
     let mut verdicts = [0u64; 3]; // valid, invalid, unknown or error
-    for seed in seeds {
+    let mut done = 0u64;
+    let totals = glomers::sim::sweep::run(&opts, |r| {
+        done += 1;
+        match &r.result {
+            Ok(f) if f.valid == glomers::sim::workloads::Validity::True => verdicts[0] += 1,
+            Ok(f) => {
+                verdicts
+                    [if f.valid == glomers::sim::workloads::Validity::False { 1 } else { 2 }] += 1;
+                bar.finish();
+                out!("seed {}: {} -> {}", r.seed, f.valid, r.command);
+            }
+            Err(e) => {
+                verdicts[2] += 1;
+                bar.finish();
+                out!("seed {}: error {e}", r.seed);
+            }
+        }
         if bar.is_on() {
             let line = format!(
-                "{} seed {seed} ({total}/{count} done): {} valid, {} invalid, {} unknown; {:.1} s",
-                glomers::sim::progress::gauge(total as f64 / count.max(1) as f64, 24),
+                "{} {done}/{count} seeds: {} valid, {} invalid, {} unknown; {:.1} s",
+                glomers::sim::progress::gauge(done as f64 / count.max(1) as f64, 24),
                 verdicts[0],
                 verdicts[1],
                 verdicts[2],
@@ -239,37 +274,19 @@ fn sweep(args: &[String]) -> ExitCode {
             );
             bar.draw(&line);
         }
-        let opts = if faults {
-            glomers::sim::scenario::with_faults(&base, seed)
-        } else {
-            TestOpts { seed, ..base.clone() }
-        };
-        total += 1;
-        match glomers::sim::run(&opts) {
-            Ok(o) if o.valid == glomers::sim::workloads::Validity::True => {
-                verdicts[0] += 1;
-                worst_mpo = worst_mpo.max(o.msgs_per_op_servers);
-                sum_mpo += o.msgs_per_op_servers;
-            }
-            Ok(o) => {
-                failed += 1;
-                verdicts
-                    [if o.valid == glomers::sim::workloads::Validity::False { 1 } else { 2 }] += 1;
-                bar.finish();
-                out!("seed {seed}: {} -> {}", o.valid, opts.command_line());
-            }
-            Err(e) => {
-                failed += 1;
-                verdicts[2] += 1;
-                bar.finish();
-                out!("seed {seed}: error {e}");
-            }
-        }
-    }
+    });
     bar.finish();
-    let mean_mpo = if total > failed { sum_mpo / (total - failed) as f64 } else { 0.0 };
+    let latency = match totals.worst_stable_latency_ms {
+        Some((med, max)) => format!("; worst stable latency median {med} ms, max {max} ms"),
+        None => String::new(),
+    };
     out!(
-        "{total} seeds, {failed} failed; servers msgs-per-op worst {worst_mpo:.3}, mean of the valid runs {mean_mpo:.3}"
+        "{} seeds, {} failed ({jobs} job{}); servers msgs-per-op mean {:.3}, worst {:.3}{latency}",
+        totals.total,
+        totals.failed,
+        if jobs == 1 { "" } else { "s" },
+        totals.mean_msgs_per_op(),
+        totals.worst_msgs_per_op,
     );
-    if failed > 0 { ExitCode::FAILURE } else { ExitCode::SUCCESS }
+    if totals.failed > 0 { ExitCode::FAILURE } else { ExitCode::SUCCESS }
 }

@@ -12,7 +12,8 @@
 //! - be `\n`-terminated JSON with exactly `src` (the node's id), `dest` (an address that has
 //!   spoken to it, a node or a service) and `body` (an object with a string `type`);
 //! - if it has `in_reply_to`, answer a `msg_id` that `dest` really sent, at most as many times
-//!   as it was sent (error replies to malformed requests included);
+//!   as it was sent (error replies to malformed requests included), or that a peer forwarded
+//!   on `dest`'s behalf (lin-kv's `fwd {c, id}`, perhaps relayed as `rl {b: fwd}`);
 //! - if it has a `msg_id`, use one the node never used before;
 //! - if it is an error, carry an integer `code` and a string `text`;
 //! - keep the workload's promises: an echo echoes what was sent, generated ids are unique,
@@ -497,6 +498,23 @@ impl Checker {
                 }
             }
             let Ok(msg) = Msg::from_val(v) else { return };
+            // A lin-kv request forwarded by a peer (perhaps through a relay, `rl {b: fwd}`):
+            // the node may answer its client directly.
+            let fwd = match msg.kind {
+                "fwd" => Some(msg.body),
+                "rl" => msg
+                    .get("b")
+                    .and_then(|b| b.as_object())
+                    .filter(|b| b.get("type").and_then(|t| t.as_str()) == Some("fwd")),
+                _ => None,
+            };
+            if let Some(f) = fwd {
+                let client = f.get("c").and_then(|v| v.as_str());
+                if let (Some(c), Some(id)) = (client, f.get("id").and_then(|v| v.as_u64())) {
+                    addresses.insert(c.to_owned());
+                    *asked.entry((c.to_owned(), id)).or_insert(0) += 1;
+                }
+            }
             let (Some(id), None) = (msg.msg_id, msg.in_reply_to) else { return };
             if let Some(m) = memo_of(&msg) {
                 memo.entry((msg.src.to_owned(), id)).or_default().push(m);

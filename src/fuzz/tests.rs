@@ -80,6 +80,7 @@ fn every_workload_survives_random_scripts() {
             "g-counter" | "pn-counter" => "add_ok",
             "g-set" => "read_ok",
             "kafka" => "poll_ok",
+            "lin-kv" => "write_ok",
             _ => "txn_ok",
         };
         assert!(kinds.get(want).is_some_and(|&n| n > 10), "{name}: {kinds:?}");
@@ -309,7 +310,7 @@ fn the_committed_corpora_replay_cleanly() {
     // input that once broke an invariant: both replay here on every `cargo test`.
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz");
     type Harness = fn(&[u8]) -> Result<(), Violation>;
-    let targets: [(&str, Harness); 9] = [
+    let targets: [(&str, Harness); 10] = [
         ("framer", framer),
         ("parser", parser),
         ("edn", edn),
@@ -319,6 +320,7 @@ fn the_committed_corpora_replay_cleanly() {
         ("g_counter", |d| machine::run("g-counter", d).map(drop)),
         ("kafka", |d| machine::run("kafka", d).map(drop)),
         ("txn_rw_register", |d| machine::run("txn-rw-register", d).map(drop)),
+        ("lin_kv", |d| machine::run("lin-kv", d).map(drop)),
     ];
     let mut replayed = 0;
     for (target, run) in targets {

@@ -36,6 +36,22 @@ pub(super) enum F {
     Quads,
     /// An error code.
     Code,
+    /// `true` or `false`.
+    Bool,
+    /// A lin-kv key or value: mostly a small integer, so that keys repeat and CASes match.
+    Json,
+    /// A lin-kv log entry list: `[term]`, `[term, key, value]` or `[term, key, from, to, c]`.
+    Entries,
+    /// A lin-kv snapshot: `[[key, value], ...]`.
+    Pairs,
+    /// A lin-kv forwarded operation name.
+    KvOp,
+    /// A client id.
+    Client,
+    /// A node id of the cluster (or one past it).
+    NodeId,
+    /// A lin-kv relayed body: a small `fwd`, `aer` or `rv` object.
+    Relayed,
     /// A short string.
     Text,
 }
@@ -170,6 +186,65 @@ pub(super) fn vocab(name: &str) -> Vocab {
                 "replicate",
                 &[("batch", F::Small), ("acks", F::Smalls), ("writes", F::Quads)],
             )],
+        },
+        "lin-kv" => Vocab {
+            client: &[
+                ("read", &[("key", F::Json)]),
+                ("write", &[("key", F::Json), ("value", F::Json)]),
+                ("cas", &[("key", F::Json), ("from", F::Json), ("to", F::Json)]),
+            ],
+            peer: &[
+                ("rv", &[("p", F::Bool), ("t", F::Small), ("li", F::Small), ("lt", F::Small)]),
+                ("rvr", &[("p", F::Bool), ("t", F::Small), ("g", F::Bool)]),
+                (
+                    "ae",
+                    &[
+                        ("t", F::Small),
+                        ("r", F::Small),
+                        ("pi", F::Small),
+                        ("pt", F::Small),
+                        ("c", F::Small),
+                        ("rtt", F::Small),
+                        ("a", F::Bool),
+                        ("e", F::Entries),
+                    ],
+                ),
+                (
+                    "aer",
+                    &[
+                        ("t", F::Small),
+                        ("r", F::Small),
+                        ("ok", F::Bool),
+                        ("i", F::Small),
+                        ("ht", F::Small),
+                    ],
+                ),
+                (
+                    "is",
+                    &[
+                        ("t", F::Small),
+                        ("r", F::Small),
+                        ("i", F::Small),
+                        ("st", F::Small),
+                        ("kv", F::Pairs),
+                    ],
+                ),
+                ("rl", &[("to", F::NodeId), ("b", F::Relayed), ("d", F::Small)]),
+                ("rl", &[("from", F::NodeId), ("b", F::Relayed)]),
+                (
+                    "fwd",
+                    &[
+                        ("c", F::Client),
+                        ("id", F::Small),
+                        ("h", F::Small),
+                        ("op", F::KvOp),
+                        ("key", F::Json),
+                        ("value", F::Json),
+                        ("from", F::Json),
+                        ("to", F::Json),
+                    ],
+                ),
+            ],
         },
         _ => Vocab { client: &[], peer: &[] },
     }
@@ -310,6 +385,63 @@ impl Gen<'_, '_> {
             F::Text => self.text(out),
             F::U64s => self.list(8, out, |g, o| write_u64(o, g.u64())),
             F::Smalls => self.list(4, out, |g, o| write_u64(o, g.small())),
+            F::Bool => out.extend_from_slice(if self.src.one_in(2) { b"true" } else { b"false" }),
+            F::Json => {
+                if self.src.one_in(8) {
+                    self.any(1, out);
+                } else {
+                    write_u64(out, u64::from(self.src.u8() % 5));
+                }
+            }
+            F::Entries => self.list(4, out, |g, o| {
+                o.push(b'[');
+                write_u64(o, g.small());
+                for _ in 0..[0, 2, 4, 1][g.src.below(4)] {
+                    o.push(b',');
+                    g.value(F::Json, o);
+                }
+                o.push(b']');
+            }),
+            F::Pairs => self.list(4, out, |g, o| {
+                o.push(b'[');
+                g.value(F::Json, o);
+                o.push(b',');
+                g.value(F::Json, o);
+                o.push(b']');
+            }),
+            F::KvOp => write_str(out, ["read", "write", "cas", "frob"][self.src.below(4)]),
+            F::Client => write_str(out, &format!("c{}", 1 + self.src.below(4))),
+            F::NodeId => self.node_name(out),
+            F::Relayed => {
+                out.extend_from_slice(b"{\"type\":");
+                match self.src.below(3) {
+                    0 => {
+                        out.extend_from_slice(b"\"fwd\",\"c\":");
+                        self.value(F::Client, out);
+                        out.extend_from_slice(b",\"id\":");
+                        write_u64(out, self.small());
+                        out.extend_from_slice(b",\"h\":1,\"op\":\"write\",\"key\":");
+                        self.value(F::Json, out);
+                        out.extend_from_slice(b",\"value\":");
+                        self.value(F::Json, out);
+                    }
+                    1 => {
+                        out.extend_from_slice(b"\"aer\",\"t\":");
+                        write_u64(out, self.small());
+                        out.extend_from_slice(b",\"r\":1,\"ok\":true,\"i\":1,\"ht\":0");
+                    }
+                    _ => {
+                        out.extend_from_slice(b"\"rv\",\"p\":true,\"t\":");
+                        write_u64(out, self.small());
+                        out.extend_from_slice(b",\"li\":0,\"lt\":0");
+                    }
+                }
+                if self.src.one_in(2) {
+                    out.extend_from_slice(b",\"d\":");
+                    write_u64(out, self.small());
+                }
+                out.push(b'}');
+            }
             F::Code => {
                 const CODES: [u64; 13] = [0, 1, 10, 11, 12, 13, 14, 20, 21, 22, 30, 1000, u64::MAX];
                 write_u64(out, CODES[self.src.below(CODES.len())]);

@@ -220,6 +220,21 @@ impl<W: Workload> Ctx<'_, W> {
         true
     }
 
+    /// Answers request `in_reply_to` of `dest` that reached this node second-hand (another
+    /// node forwarded it here): the reply goes straight to the requester, which matches it by
+    /// `in_reply_to` alone, as Maelstrom's clients do.
+    pub fn reply_to(
+        &mut self,
+        dest: &str,
+        in_reply_to: u64,
+        kind: &str,
+        fields: impl FnOnce(&mut ObjWriter<'_>),
+    ) {
+        let h =
+            Header { src: &self.core.id, dest, kind, msg_id: None, in_reply_to: Some(in_reply_to) };
+        write_message_cached(&mut self.out.msgs, &mut self.core.heads, h, fields);
+    }
+
     /// Replies to `req` with an `error` body.
     pub fn reply_error(&mut self, req: &Msg<'_, '_>, code: ErrorCode, text: &str) -> bool {
         self.reply(req, "error", |b| {

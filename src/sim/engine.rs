@@ -9,8 +9,10 @@
 //!
 //! Phases, as in Maelstrom: `init` to every node (a fresh client each, 10 s to answer); the
 //! workload's setup request (broadcast's `topology`); the main phase of `--time-limit`
-//! seconds (client operations staggered at `--rate`, partitions if asked); then, for
-//! workloads with a final phase, heal, 10 s of quiet, and the final operations.
+//! seconds (client operations staggered at `--rate` and handed round the threads as Jepsen's
+//! generator does, partitions if asked); then, for workloads with a final phase, heal, 10 s
+//! of quiet, and the final operations. Where timing follows Jepsen 0.3.7 (the generator and
+//! interpreter Maelstrom 0.2.x runs), the comment names the function it follows.
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
@@ -224,8 +226,16 @@ pub struct Engine<'o, W: ClientWorkload, B: Backend> {
     threads: Vec<Thread<W::Value>>,
     /// An operation is due but every thread is busy.
     gen_waiting: bool,
-    /// When the generator meant to emit its latest operation.
+    /// When the generator emits its next operation (Jepsen's `Stagger` `next-time`).
     gen_target: Instant,
+    /// The main phase's cutoff: `t0 + --time-limit` (Jepsen's `TimeLimit` `cutoff`).
+    limit: Instant,
+    /// When the nemesis acts next, while partitions are on.
+    nemesis_next: Option<Instant>,
+    /// Jepsen's context `next-thread-index`: where the search for a free thread starts. It
+    /// counts the worker threads plus the nemesis thread (index `threads.len()`), as
+    /// Jepsen's translation table does whether or not a nemesis runs.
+    next_thread: usize,
     history: History<W::Value>,
     /// Which nodes' stdout is dead (an invalid line was printed).
     dead: Vec<bool>,
@@ -295,6 +305,9 @@ impl<'o, W: ClientWorkload, B: Backend> Engine<'o, W, B> {
             threads,
             gen_waiting: false,
             gen_target: Instant::ZERO,
+            limit: Instant::ZERO,
+            nemesis_next: None,
+            next_thread: 0,
             history: History::default(),
             faults: Vec::new(),
             partitions: Vec::new(),
@@ -453,14 +466,50 @@ impl<'o, W: ClientWorkload, B: Backend> Engine<'o, W, B> {
         self.phase = Phase::Main;
         self.t0 = self.now;
         self.net.journal.start_main(self.t0);
-        let limit = self.t0 + Duration::from_secs(self.opts.time_limit);
-        self.schedule(limit, Ev::TimeLimit);
+        self.limit = self.t0 + Duration::from_secs(self.opts.time_limit);
         if self.opts.rate > 0.0 {
             self.gen_target = self.now;
             self.schedule(self.now, Ev::Generate);
+        } else {
+            // Maelstrom's `core.clj` runs `(gen/sleep time-limit)` when the rate is 0: the
+            // phase lasts exactly the time limit.
+            self.schedule(self.limit, Ev::TimeLimit);
         }
         if self.opts.partition {
+            self.nemesis_next = Some(self.now);
             self.schedule(self.now, Ev::Nemesis);
+        }
+    }
+
+    /// Jepsen's interpreter marks a thread busy for every operation it dispatches
+    /// (`context/busy-thread` in `generator/context.clj`), which also advances the context's
+    /// `next-thread-index` by one, modulo every thread including the nemesis.
+    fn busy_thread(&mut self) {
+        self.next_thread = (self.next_thread + 1) % (self.threads.len() + 1);
+    }
+
+    /// Ends the main phase the way Jepsen's `time-limit` does (`TimeLimit` in
+    /// `generator.clj`): the generator is exhausted as soon as the soonest operation it would
+    /// emit next (the client stagger's `next-time`, or the nemesis's) is at or past the cutoff.
+    /// The interpreter asks right after each dispatch, so this is decided when the last
+    /// operation before the cutoff is emitted, not at the cutoff itself. A client operation
+    /// that waits for a free thread (`:pending`) does not count until a thread frees: `any`
+    /// (`soonest-op-map`) prefers any operation to a pending one, so while every client
+    /// thread is busy the nemesis's next operation alone decides, and one due past the cutoff
+    /// ends the phase early (kafka with latency and partitions, whose few threads are mostly
+    /// busy, ends its main phase seconds early in Maelstrom too).
+    fn maybe_end_main(&mut self) {
+        if self.phase != Phase::Main || self.opts.rate <= 0.0 {
+            return;
+        }
+        let client = (!self.gen_waiting).then_some(self.gen_target);
+        let soonest = match (client, self.nemesis_next) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        if soonest.is_some_and(|t| t >= self.limit) {
+            self.phase = Phase::Draining;
+            self.check_drained();
         }
     }
 
@@ -571,9 +620,18 @@ impl<'o, W: ClientWorkload, B: Backend> Engine<'o, W, B> {
     }
 
     fn nemesis(&mut self) {
+        self.nemesis_next = None;
         if self.phase != Phase::Main {
             return;
         }
+        if self.now >= self.limit {
+            // Woken at or past the cutoff (real time): the operation is stamped now and
+            // dropped, which ends the phase, as in `generate`.
+            self.nemesis_next = Some(self.now);
+            self.maybe_end_main();
+            return;
+        }
+        self.busy_thread();
         let t = self.secs(self.now);
         if self.nemesis_on {
             self.net.heal();
@@ -590,7 +648,9 @@ impl<'o, W: ClientWorkload, B: Backend> Engine<'o, W, B> {
         }
         let gap = self.rng_nemesis.unit() * 2.0 * self.opts.nemesis_interval;
         let at = self.now + Duration::from_secs_f64(gap);
+        self.nemesis_next = Some(at);
         self.schedule(at, Ev::Nemesis);
+        self.maybe_end_main();
     }
 
     fn heal(&mut self) {
@@ -608,14 +668,34 @@ impl<'o, W: ClientWorkload, B: Backend> Engine<'o, W, B> {
         if self.phase != Phase::Main {
             return;
         }
-        let free: Vec<usize> =
-            (0..self.threads.len()).filter(|&t| self.threads[t].running.is_none()).collect();
-        if free.is_empty() {
-            self.gen_waiting = true;
+        if self.now >= self.limit {
+            // In real time the wake-up for an operation due before the cutoff can come after
+            // it. Jepsen stamps the operation with the time it is asked for, and `time-limit`
+            // drops an operation stamped at or past the cutoff, ending the phase.
+            self.gen_waiting = false;
+            self.gen_target = self.now;
+            self.maybe_end_main();
             return;
         }
-        let t = *self.rng_gen.pick(&free);
-        self.emit(t);
+        match self.free_thread() {
+            Some(t) => self.emit(t),
+            None => {
+                self.gen_waiting = true;
+                self.maybe_end_main();
+            }
+        }
+    }
+
+    /// The thread Jepsen gives the next operation (`some-free-process` in
+    /// `generator/context.clj`): the first free worker at or after `next-thread-index`,
+    /// wrapping around to the lowest free one. Successive operations therefore go round the
+    /// threads (and so round the nodes, thread `t` being bound to node `t mod n`) instead of
+    /// landing on random ones.
+    fn free_thread(&self) -> Option<usize> {
+        let free = |t: &usize| self.threads[*t].running.is_none();
+        (self.next_thread..self.threads.len())
+            .find(free)
+            .or_else(|| (0..self.threads.len()).find(free))
     }
 
     /// Emits the next main-phase operation on free thread `t` and schedules the next one.
@@ -625,20 +705,18 @@ impl<'o, W: ClientWorkload, B: Backend> Engine<'o, W, B> {
         if let Some((f, value)) = self.workload.next_op(t, &mut self.rng_gen) {
             self.invoke(t, f, value, false);
         }
-        // Gaps count from the previous target time, not from when we got to it, so a late
-        // wake-up (real time) or a wait for a free thread does not slow the rate down; after a
-        // stall of over a second the schedule restarts from now instead of bursting.
+        // Jepsen's `stagger` (`Stagger` in `generator.clj`, as 0.3.7 has it): the next
+        // operation is due a uniform random gap in [0, 2/rate) after the time this one was
+        // actually emitted, so a wait for a free thread (or, in real time, a late wake-up)
+        // shifts the rest of the schedule instead of being caught up.
         let gap = Duration::from_secs_f64(self.rng_gen.unit() * 2.0 / self.opts.rate);
-        let base = if self.gen_target + Duration::from_secs(1) < self.now {
-            self.now
-        } else {
-            self.gen_target
-        };
-        self.gen_target = base + gap;
-        self.schedule(self.gen_target.max(self.now), Ev::Generate);
+        self.gen_target = self.now + gap;
+        self.schedule(self.gen_target, Ev::Generate);
+        self.maybe_end_main();
     }
 
     fn invoke(&mut self, t: usize, f: &'static str, value: W::Value, is_final: bool) {
+        self.busy_thread();
         let time = self.now.saturating_since(self.t0).as_nanos() as u64;
         let process = self.threads[t].process;
         self.history.push(Op {
@@ -710,6 +788,13 @@ impl<'o, W: ClientWorkload, B: Backend> Engine<'o, W, B> {
 
     fn thread_free(&mut self, t: usize) {
         match self.phase {
+            // A pending operation takes the thread that frees, unless it would now start at
+            // or past the cutoff, which `time-limit` drops, ending the phase.
+            Phase::Main if self.gen_waiting && self.now >= self.limit => {
+                self.gen_waiting = false;
+                self.gen_target = self.now;
+                self.maybe_end_main();
+            }
             Phase::Main if self.gen_waiting => self.emit(t),
             Phase::Draining => self.check_drained(),
             Phase::Final => self.final_next(t),
@@ -964,4 +1049,167 @@ fn envelope<'i>(v: Val<'_, 'i>) -> Result<(&'i str, &'i str), String> {
         }
     }
     Ok((src.ok_or("missing `src`")?, dest.ok_or("missing `dest`")?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sim::inproc::InProcess;
+    use crate::sim::workloads::broadcast::BroadcastClient;
+    use crate::sim::workloads::echo::EchoClient;
+
+    fn opts(workload: &str, nodes: usize, rate: f64, seed: u64) -> TestOpts {
+        TestOpts {
+            workload: workload.into(),
+            node_count: Some(nodes),
+            time_limit: 5,
+            rate,
+            seed,
+            store: None,
+            quiet: true,
+            ..TestOpts::default()
+        }
+    }
+
+    fn machines(o: &TestOpts) -> InProcess {
+        let n = o.nodes().len();
+        InProcess::new(
+            (0..n)
+                .map(|i| {
+                    crate::workload::machine(&o.workload, Vec::new(), i as u64).expect("a node")
+                })
+                .collect(),
+        )
+    }
+
+    #[test]
+    fn operations_go_round_the_threads_as_jepsen_hands_them_out() {
+        // Echo answers at once, so every thread is free whenever an operation is due: the
+        // k-th operation starts its search at index k mod 6 (five workers and the nemesis
+        // thread), and index 5 wraps round to thread 0.
+        let o = opts("echo", 5, 50.0, 3);
+        let (data, _, _) = Engine::new(&o, EchoClient, machines(&o)).run();
+        let threads: Vec<usize> = data
+            .history
+            .ops
+            .iter()
+            .filter(|op| op.kind == OpType::Invoke)
+            .map(|op| op.process % 5)
+            .collect();
+        assert!(threads.len() > 100, "{}", threads.len());
+        let expected: Vec<usize> = (0..threads.len()).map(|k| [0, 1, 2, 3, 4, 0][k % 6]).collect();
+        assert_eq!(threads, expected);
+    }
+
+    /// The in-process nodes on a clock that wakes every wait `late` after it was asked to,
+    /// as a loaded machine does in process mode.
+    struct Late {
+        inner: InProcess,
+        late: Duration,
+    }
+
+    impl Backend for Late {
+        fn is_virtual(&self) -> bool {
+            false
+        }
+        fn deliver(&mut self, now: Instant, node: usize, line: &[u8]) {
+            self.inner.deliver(now, node, line);
+        }
+        fn next_timer(&self) -> Option<Instant> {
+            self.inner.next_timer()
+        }
+        fn fire_timers(&mut self, now: Instant) {
+            self.inner.fire_timers(now);
+        }
+        fn wait(&mut self, until: Option<Instant>) -> Instant {
+            until.expect("the engine waits for nothing: no event is left to end the run")
+                + self.late
+        }
+        fn take_output(&mut self, sink: &mut Vec<(usize, Vec<u8>)>) {
+            self.inner.take_output(sink);
+        }
+        fn take_logs(&mut self, logs: &mut [Vec<u8>]) {
+            self.inner.take_logs(logs);
+        }
+        fn stop(&mut self) -> Vec<BackendFault> {
+            self.inner.stop()
+        }
+    }
+
+    #[test]
+    fn late_wake_ups_shift_the_schedule_and_still_end_the_main_phase() {
+        // Every wake-up comes 10 ms late, so each operation starts 10 ms after it was due and
+        // the next gap counts from there (Jepsen's stagger): about 5 s / 30 ms operations
+        // instead of 5 s / 20 ms. Wake-ups past the cutoff, of the stagger or of the nemesis,
+        // must end the phase rather than leave it waiting for nothing.
+        for seed in 0..6 {
+            let o = TestOpts {
+                partition: true,
+                nemesis_interval: 0.2,
+                ..opts("broadcast", 3, 50.0, seed)
+            };
+            let late = Late { inner: machines(&o), late: Duration::from_millis(10) };
+            let (data, _, _) = Engine::new(&o, BroadcastClient::default(), late).run();
+            assert!(data.aborted.is_none(), "seed {seed}: {:?}", data.aborted);
+            let main: Vec<u64> = data
+                .history
+                .ops
+                .iter()
+                .filter(|op| op.kind == OpType::Invoke && !op.is_final)
+                .map(|op| op.time)
+                .collect();
+            assert!(main.iter().all(|&t| t < 5_000_000_000), "seed {seed}: an op past the cutoff");
+            assert!((130..=205).contains(&main.len()), "seed {seed}: {} ops", main.len());
+            assert!(data.history.ops.iter().any(|op| op.is_final), "seed {seed}: no final reads");
+        }
+    }
+
+    #[test]
+    fn with_every_thread_busy_the_nemesis_alone_decides_the_time_limit() {
+        let o = TestOpts { partition: true, ..opts("broadcast", 3, 10.0, 1) };
+        let mut e = Engine::new(&o, BroadcastClient::default(), machines(&o));
+        e.phase = Phase::Main;
+        e.limit = Instant::from_millis(20_000);
+        e.gen_target = Instant::from_millis(19_990);
+        e.nemesis_next = Some(Instant::from_millis(23_000));
+        e.maybe_end_main();
+        assert_eq!(e.phase, Phase::Main, "the client's next operation comes before the cutoff");
+        e.gen_waiting = true;
+        e.maybe_end_main();
+        assert_eq!(e.phase, Phase::Quiet, "a pending client does not hold the phase open");
+        let mut e = Engine::new(&o, BroadcastClient::default(), machines(&o));
+        e.phase = Phase::Main;
+        e.limit = Instant::from_millis(20_000);
+        e.gen_waiting = true;
+        e.nemesis_next = Some(Instant::from_millis(19_000));
+        e.maybe_end_main();
+        assert_eq!(e.phase, Phase::Main, "the nemesis acts once more before the cutoff");
+    }
+
+    #[test]
+    fn the_main_phase_ends_when_the_next_operation_would_pass_the_cutoff() {
+        for seed in 0..4 {
+            let o = opts("broadcast", 3, 20.0, seed);
+            let (data, _, _) = Engine::new(&o, BroadcastClient::default(), machines(&o)).run();
+            let ops = &data.history.ops;
+            let main: Vec<u64> = ops
+                .iter()
+                .filter(|op| op.kind == OpType::Invoke && !op.is_final)
+                .map(|op| op.time)
+                .collect();
+            let last_main = *main.last().expect("main-phase operations");
+            let last_done = ops.iter().filter(|op| !op.is_final).map(|op| op.time).max();
+            let first_final =
+                ops.iter().find(|op| op.is_final).map(|op| op.time).expect("final reads");
+            assert!(last_main < 5_000_000_000, "seed {seed}: an op at or past the cutoff");
+            // The 10 s of quiet start once the last main operation completes, which is
+            // before the cutoff: Jepsen's time-limit gave up when the stagger's next time
+            // passed it.
+            let quiet_from = last_done.expect("completions");
+            assert_eq!(first_final, quiet_from + 10_000_000_000, "seed {seed}");
+            assert!(quiet_from < 5_000_000_000, "seed {seed}: {quiet_from}");
+            // The stagger's gaps are uniform in [0, 2/rate): about rate * limit operations.
+            assert!((70..=130).contains(&main.len()), "seed {seed}: {}", main.len());
+        }
+    }
 }

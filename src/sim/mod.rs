@@ -19,6 +19,7 @@ pub mod progress;
 pub mod report;
 pub mod scenario;
 pub mod services;
+pub mod sweep;
 pub mod views;
 pub mod workloads;
 

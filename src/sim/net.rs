@@ -4,9 +4,10 @@
 //! Delivery follows Maelstrom's model exactly. Every destination has one queue ordered by
 //! deadline and one consumer. An idle consumer takes the earliest-deadline message at once,
 //! checks the partition table *then* (not at the deadline), drops the message if the link is
-//! cut, and otherwise holds it until its deadline and delivers it. While it holds a message,
-//! nothing else reaches that destination, not even a client request with latency 0 (the
-//! head-of-line blocking real Maelstrom has).
+//! cut, and otherwise holds it for the whole milliseconds left until its deadline (Maelstrom
+//! sleeps a truncated `(long dt)`) and delivers it. While it holds a message, nothing else
+//! reaches that destination, not even a client request with latency 0 (the head-of-line
+//! blocking real Maelstrom has).
 
 use std::cmp::{Ordering, Reverse};
 use std::collections::BinaryHeap;
@@ -223,7 +224,7 @@ impl Net {
                 self.journal.dropped(now, p.id, DropReason::Partition);
                 continue;
             }
-            let at = p.deadline.max(now);
+            let at = hold_until(now, p.deadline);
             inbox.holding = Some(p);
             return Some(at);
         }
@@ -253,6 +254,20 @@ impl Net {
     }
 }
 
+/// When a consumer that takes a message due at `deadline` at time `now` hands it over.
+///
+/// Maelstrom's `recv!` (`net.clj`) reads the clock after taking the message, computes the
+/// time left in milliseconds as a fraction, and sleeps `(long dt)`: whole milliseconds,
+/// truncated. The clock has always moved on since the sender computed the deadline, so the
+/// time left is never a whole number of milliseconds: taken at once, a message with 100 ms
+/// of latency sleeps 99 ms. Here the clock moves in microseconds, so the consumer sees one
+/// microsecond less than is left and sleeps the whole milliseconds of that.
+fn hold_until(now: Instant, deadline: Instant) -> Instant {
+    let left_us = deadline.as_micros().saturating_sub(now.as_micros());
+    let sleep_ms = left_us.saturating_sub(1) / 1000;
+    now + std::time::Duration::from_millis(sleep_ms)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -266,20 +281,35 @@ mod tests {
         let mut n = net(100);
         let t0 = Instant::ZERO;
         let due = n.send(t0, 0, Addr::Node(0), Addr::Node(1), b"a".to_vec());
-        assert_eq!(due, Some(Instant::from_millis(100)));
+        assert_eq!(due, Some(Instant::from_millis(99)), "Maelstrom sleeps whole milliseconds");
         // A client request at t=10 has latency 0 but waits behind the held message.
         let due2 =
             n.send(Instant::from_millis(10), 0, Addr::Client(0), Addr::Node(1), b"c".to_vec());
         assert_eq!(due2, None, "consumer busy");
-        let (p, next) = n.deliver(Instant::from_millis(100), Addr::Node(1));
+        let (p, next) = n.deliver(Instant::from_millis(99), Addr::Node(1));
         assert_eq!(p.unwrap().line, b"a");
-        assert_eq!(next, Some(Instant::from_millis(100)), "client message goes right after");
-        let (p, next) = n.deliver(Instant::from_millis(100), Addr::Node(1));
+        assert_eq!(next, Some(Instant::from_millis(99)), "client message goes right after");
+        let (p, next) = n.deliver(Instant::from_millis(99), Addr::Node(1));
         assert_eq!(p.unwrap().line, b"c");
         assert_eq!(next, None);
         assert_eq!(n.stats.servers.send_count, 1);
         assert_eq!(n.stats.clients.send_count, 1);
         assert_eq!(n.stats.all.recv_count, 2);
+    }
+
+    #[test]
+    fn the_consumer_sleeps_the_whole_milliseconds_left_as_maelstrom_does() {
+        let at = |now_us, deadline_us| {
+            hold_until(Instant::from_micros(now_us), Instant::from_micros(deadline_us)).as_micros()
+        };
+        // Taken at once: 100 ms left, but the clock has moved on, so 99 whole ones.
+        assert_eq!(at(5_000, 105_000), 104_000);
+        // Taken after waiting behind another message: the fraction is dropped.
+        assert_eq!(at(62_600, 100_000), 99_600);
+        // Less than a millisecond left, or already due: handed over at once.
+        assert_eq!(at(99_500, 100_000), 99_500);
+        assert_eq!(at(100_000, 100_000), 100_000);
+        assert_eq!(at(120_000, 100_000), 120_000);
     }
 
     #[test]

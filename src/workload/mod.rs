@@ -5,6 +5,7 @@ pub mod echo;
 pub mod g_counter;
 pub mod g_set;
 pub mod kafka;
+pub mod lin_kv;
 pub mod pn_counter;
 pub mod txn;
 pub mod txn_list_append;
@@ -23,6 +24,7 @@ pub const NAMES: &[&str] = &[
     "txn-list-append",
     "g-set",
     "pn-counter",
+    "lin-kv",
 ];
 
 /// A fresh node for Maelstrom workload `name`, or `None` if we have no such workload.
@@ -37,6 +39,7 @@ pub fn machine(name: &str, args: Vec<String>, seed: u64) -> Option<Box<dyn Machi
         "txn-list-append" => Box::new(Node::<txn_list_append::TxnListAppend>::new(args, seed)),
         "pn-counter" => Box::new(Node::<pn_counter::PnCounter>::new(args, seed)),
         "g-set" => Box::new(Node::<g_set::GSet>::new(args, seed)),
+        "lin-kv" => Box::new(Node::<lin_kv::LinKv>::new(args, seed)),
         _ => return None,
     })
 }

@@ -303,10 +303,11 @@ impl<S: Set> Gossip<S> {
         }
     }
 
-    /// Handles a message of the link protocol; `None` if `req` is of another type. (Out of
-    /// line: a client's request path, which calls this for types it does not know, stays
-    /// small enough to inline.)
-    #[inline(never)]
+    /// Handles a message of the link protocol; `None` if `req` is of another type. (A match
+    /// of calls: the data and resync handlers are out of line, so a client's request path
+    /// that calls this for types it does not know stays small enough to inline, and an
+    /// acknowledgement takes one call.)
+    #[inline]
     pub fn handle<W: Workload<Timer = Timer>>(
         &mut self,
         req: &Msg<'_, '_>,
@@ -629,6 +630,7 @@ impl<S: Set> Gossip<S> {
         fresh
     }
 
+    #[inline(never)]
     fn on_gossip<W: Workload<Timer = Timer>>(
         &mut self,
         req: &Msg<'_, '_>,
@@ -681,6 +683,7 @@ impl<S: Set> Gossip<S> {
     /// storm), and not within `retry` (more than a round trip) of our last send: the message
     /// may just be the answer to it. Returns whether it sent data (which carries our
     /// acknowledgement; a `sync` does not).
+    #[inline]
     fn heard_from<W: Workload<Timer = Timer>>(&mut self, p: usize, cx: &mut Ctx<'_, W>) -> bool {
         let link = &self.links[p];
         if link.attempts == 0
@@ -689,7 +692,14 @@ impl<S: Set> Gossip<S> {
         {
             return false;
         }
-        if link.pass.is_some() {
+        self.nudge(p, cx)
+    }
+
+    /// [`Gossip::heard_from`]'s resend, out of line (the peer was suspect: rare).
+    #[cold]
+    #[inline(never)]
+    fn nudge<W: Workload<Timer = Timer>>(&mut self, p: usize, cx: &mut Ctx<'_, W>) -> bool {
+        if self.links[p].pass.is_some() {
             self.send_sync(p, cx);
             self.links[p].nudged = true;
             return false;
@@ -784,6 +794,7 @@ impl<S: Set> Gossip<S> {
 
     /// A `sync` from `p`, which is resynchronising us: learn its values, and answer its
     /// digest with our content of every block that differs.
+    #[inline(never)]
     fn on_sync<W: Workload<Timer = Timer>>(
         &mut self,
         req: &Msg<'_, '_>,
@@ -821,6 +832,7 @@ impl<S: Set> Gossip<S> {
 
     /// `p`'s answer to our digest: find what it lacks, then continue the pass, start another,
     /// or put `p` back on the ring.
+    #[inline(never)]
     fn on_sync_have<W: Workload<Timer = Timer>>(
         &mut self,
         req: &Msg<'_, '_>,

@@ -111,7 +111,7 @@ impl Workload for Broadcast {
             }
             "read" => {
                 cx.reply(req, "read_ok", |b| {
-                    b.u64s("messages", self.gossip.set().iter());
+                    self.gossip.set().write_json(b.key("messages"));
                 });
             }
             "topology" => {

@@ -12,7 +12,6 @@
 //! | `sync` | `p`, `v`?, `f`?, `d`?, `t`? | resync, sender to lapped receiver: values the receiver lacks (`v`), then the digests `d` (block, digest pairs) of the sender's non-empty blocks from block `f` (up to block `t`, exclusive, when the list was cut short). `p` names the pass: the sender's ring head when it began. A `sync` with `d` is answered with `sync_have`; one without is data only |
 //! | `sync_have` | `p`, `f`, `h`, `n`? | the answer to a digest: for every listed block whose digest differs from the receiver's, the block, the count of numbers that follow, and the receiver's own content of it (the set's description: ranges of values for a counter-like block). `n` is the block to continue from when the answer was cut short or the digest list was |
 
-use crate::node::Reject;
 use crate::proto::encode::ObjWriter;
 use crate::proto::{Arr, FieldError, Msg};
 
@@ -47,24 +46,24 @@ impl<'t, 'i> Gossip<'t, 'i> {
     pub fn read(
         req: &Msg<'t, 'i>,
         valid: impl Fn(crate::proto::Val<'_, '_>) -> bool,
-    ) -> Result<Self, Reject> {
+    ) -> Result<Self, FieldError> {
         let s = req.u64("s")?;
         let e = req.u64("e")?;
         let a = req.u64("a")?;
         let v = req.arr("v")?;
         if e < s {
-            return Err(FieldError::invalid("e", "at least `s`").into());
+            return Err(FieldError::invalid("e", "at least `s`"));
         }
         if !v.iter().all(valid) {
-            return Err(FieldError::invalid("v", "an array of elements").into());
+            return Err(FieldError::invalid("v", "an array of elements"));
         }
         Ok(Gossip { s, e, a, v, r: req.get("r").is_some(), y: req.get("y").is_some() })
     }
 }
 
 /// Reads a `gossip_ack`: the acknowledged position.
-pub fn read_ack(req: &Msg<'_, '_>) -> Result<u64, Reject> {
-    Ok(req.u64("a")?)
+pub fn read_ack(req: &Msg<'_, '_>) -> Result<u64, FieldError> {
+    req.u64("a")
 }
 
 /// Writes a `gossip_ack` body.
@@ -90,20 +89,20 @@ impl<'t, 'i> Sync<'t, 'i> {
     pub fn read(
         req: &Msg<'t, 'i>,
         valid: impl Fn(crate::proto::Val<'_, '_>) -> bool,
-    ) -> Result<Self, Reject> {
+    ) -> Result<Self, FieldError> {
         let p = req.u64("p")?;
         let v = match req.get("v") {
             Some(_) => Some(req.arr("v")?),
             None => None,
         };
         if v.is_some_and(|v| !v.iter().all(valid)) {
-            return Err(FieldError::invalid("v", "an array of elements").into());
+            return Err(FieldError::invalid("v", "an array of elements"));
         }
         let d = match req.get("d") {
             Some(_) => {
                 let d = req.arr("d")?;
                 if d.len() % 2 != 0 || !d.iter().all(|x| x.as_u64().is_some()) {
-                    return Err(FieldError::invalid("d", "block and digest pairs").into());
+                    return Err(FieldError::invalid("d", "block and digest pairs"));
                 }
                 Some((block(req, "f")?, d))
             }
@@ -132,12 +131,12 @@ pub struct SyncHave<'t, 'i> {
 
 impl<'t, 'i> SyncHave<'t, 'i> {
     /// Reads and checks a `sync_have` body.
-    pub fn read(req: &Msg<'t, 'i>) -> Result<Self, Reject> {
+    pub fn read(req: &Msg<'t, 'i>) -> Result<Self, FieldError> {
         let p = req.u64("p")?;
         let f = block(req, "f")?;
         let h = req.arr("h")?;
         if !h.iter().all(|x| x.as_u64().is_some()) {
-            return Err(FieldError::invalid("h", "an array of non-negative integers").into());
+            return Err(FieldError::invalid("h", "an array of non-negative integers"));
         }
         let n = match req.get("n") {
             Some(_) => Some(block(req, "n")?),
@@ -148,7 +147,7 @@ impl<'t, 'i> SyncHave<'t, 'i> {
 }
 
 /// A block number field.
-fn block(req: &Msg<'_, '_>, field: &'static str) -> Result<u32, Reject> {
+fn block(req: &Msg<'_, '_>, field: &'static str) -> Result<u32, FieldError> {
     u32::try_from(req.u64(field)?)
-        .map_err(|_| FieldError::invalid(field, "a block number below 2^32").into())
+        .map_err(|_| FieldError::invalid(field, "a block number below 2^32"))
 }

@@ -108,12 +108,14 @@ const INITIAL: usize = 1024;
 
 /// A bounded ring of `(element, origin)` entries at consecutive positions `[tail, head)`.
 ///
-/// Invariants: `items.len() == from.len()` is a power of two, at most `max`; `head - tail <=
-/// items.len()`; the entry at position `pos` is in slot `pos & (items.len() - 1)`.
+/// Invariants: `items.len() == from.len()` is a power of two, at most `max`; `mask ==
+/// items.len() - 1`; `head - tail <= items.len()`; the entry at position `pos` is in slot `pos
+/// & mask`.
 #[derive(Debug)]
 pub struct Ring<T> {
     items: Vec<T>,
     from: Vec<u32>,
+    mask: u64,
     tail: u64,
     head: u64,
     max: usize,
@@ -124,7 +126,14 @@ impl<T: Copy + Default> Ring<T> {
     pub fn new(max: usize) -> Self {
         let max = max.max(1).next_power_of_two();
         let cap = INITIAL.min(max);
-        Ring { items: vec![T::default(); cap], from: vec![0; cap], tail: 0, head: 0, max }
+        Ring {
+            items: vec![T::default(); cap],
+            from: vec![0; cap],
+            mask: cap as u64 - 1,
+            tail: 0,
+            head: 0,
+            max,
+        }
     }
 
     /// The next position to be written.
@@ -162,8 +171,9 @@ impl<T: Copy + Default> Ring<T> {
         self.len() == self.items.len()
     }
 
+    #[inline]
     fn slot(&self, pos: u64) -> usize {
-        (pos & (self.items.len() as u64 - 1)) as usize
+        (pos & self.mask) as usize
     }
 
     /// The element and origin at `pos`, which must be held.
@@ -233,6 +243,7 @@ impl<T: Copy + Default> Ring<T> {
         }
         self.items = items;
         self.from = from;
+        self.mask = mask;
         true
     }
 
@@ -310,18 +321,21 @@ impl<S: Set> Queue<S> {
     }
 
     /// The ring.
+    #[inline]
     pub fn ring(&self) -> &Ring<S::Item> {
         &self.ring
     }
 
     /// Peer `p`'s cursor.
+    #[inline]
     pub fn cursor(&self, p: usize) -> &Cursor {
         &self.cursors[p]
     }
 
     /// Whether `p` is on the ring (not being resynchronised).
+    #[inline]
     pub fn on_ring(&self, p: usize) -> bool {
-        self.cursors[p].pin == Pin::Ring
+        matches!(self.cursors[p].pin, Pin::Ring)
     }
 
     /// Cursors lapped since the start.
@@ -364,9 +378,10 @@ impl<S: Set> Queue<S> {
 
     /// Moves `p`'s `acked` past entries not for it, and when nothing is outstanding, both
     /// cursors past the entries not for it up to the first that is.
+    #[inline(always)]
     pub fn settle(&mut self, p: usize) {
         let c = &mut self.cursors[p];
-        if c.pin != Pin::Ring {
+        if !matches!(c.pin, Pin::Ring) {
             return;
         }
         let (ring, router) = (&self.ring, self.router);
@@ -384,9 +399,10 @@ impl<S: Set> Queue<S> {
 
     /// Whether the ring holds entries for `p` that have not been sent to it. Moves `sent` to
     /// the head when there are none.
+    #[inline]
     pub fn has_new(&mut self, p: usize) -> bool {
         let c = &mut self.cursors[p];
-        if c.pin != Pin::Ring {
+        if !matches!(c.pin, Pin::Ring) {
             return false;
         }
         let (ring, router) = (&self.ring, self.router);
@@ -399,9 +415,10 @@ impl<S: Set> Queue<S> {
     }
 
     /// Whether entries sent to `p` await its acknowledgement.
+    #[inline]
     pub fn outstanding(&self, p: usize) -> bool {
         let c = &self.cursors[p];
-        c.pin == Pin::Ring && c.acked < c.sent
+        matches!(c.pin, Pin::Ring) && c.acked < c.sent
     }
 
     /// The first position at or after `pos` (and below the head) with an entry for `p`.
@@ -413,6 +430,7 @@ impl<S: Set> Queue<S> {
 
     /// Records that everything up to the head has been sent to `p`; if nothing was
     /// outstanding, everything below the head is settled.
+    #[inline]
     pub fn mark_sent(&mut self, p: usize, outstanding: bool) {
         let c = &mut self.cursors[p];
         debug_assert_eq!(c.pin, Pin::Ring);
@@ -425,9 +443,10 @@ impl<S: Set> Queue<S> {
 
     /// `p` acknowledged our ring up to position `a`. Returns whether that moved its `base`
     /// (false for a stale or repeated acknowledgement, or while `p` is off the ring).
+    #[inline]
     pub fn ack(&mut self, p: usize, a: u64) -> bool {
         let c = &mut self.cursors[p];
-        if c.pin != Pin::Ring {
+        if !matches!(c.pin, Pin::Ring) {
             return false;
         }
         // A peer cannot acknowledge what we never sent; clamp a confused one.

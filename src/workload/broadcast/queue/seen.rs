@@ -24,7 +24,7 @@ use hashbrown::HashSet;
 
 use super::Set;
 use crate::proto::Val;
-use crate::proto::encode::ArrWriter;
+use crate::proto::encode::{ArrWriter, write_u64};
 
 /// Values below this are kept in the bitmap (2^24: at most 2 MiB of bits).
 pub const DENSE_LIMIT: u64 = 1 << 24;
@@ -116,6 +116,41 @@ impl ValueSet {
     /// True when the set is empty.
     pub fn is_empty(&self) -> bool {
         self.len == 0
+    }
+
+    /// Calls `f` with every value: the dense ones in ascending order, then the others in no
+    /// set order. (A plain loop over the bitmap's words: what `read` uses, a third cheaper a
+    /// value than [`ValueSet::iter`]'s adaptor chain.)
+    #[inline]
+    pub fn for_each(&self, mut f: impl FnMut(u64)) {
+        for (i, &word) in self.bits.iter().enumerate() {
+            let base = i as u64 * 64;
+            let mut w = word;
+            while w != 0 {
+                f(base + u64::from(w.trailing_zeros()));
+                w &= w - 1;
+            }
+        }
+        for &v in &self.sparse {
+            f(v);
+        }
+    }
+
+    /// Appends the set as a JSON array of integers, in [`ValueSet::for_each`]'s order (the
+    /// body of a `read_ok`: one loop over the words straight into the buffer).
+    pub fn write_json(&self, buf: &mut Vec<u8>) {
+        // About seven bytes a value for counter values up to a few million.
+        buf.reserve(self.len * 8 + 2);
+        buf.push(b'[');
+        let mut first = true;
+        self.for_each(|v| {
+            if !first {
+                buf.push(b',');
+            }
+            first = false;
+            write_u64(buf, v);
+        });
+        buf.push(b']');
     }
 
     /// Every value: the dense ones in ascending order, then the others in no set order.
@@ -409,6 +444,16 @@ mod tests {
         assert!(!ours.is_empty());
         let mut listed: Vec<u64> = ours.iter().collect();
         assert_eq!(listed.len(), model.len(), "iter lists each value once");
+        let mut each = Vec::new();
+        ours.for_each(|v| each.push(v));
+        assert_eq!(each, listed, "for_each lists the same, in the same order");
+        let mut json = Vec::new();
+        ours.write_json(&mut json);
+        let text: Vec<String> = listed.iter().map(u64::to_string).collect();
+        assert_eq!(String::from_utf8(json).unwrap(), format!("[{}]", text.join(",")));
+        let mut empty = Vec::new();
+        ValueSet::new().write_json(&mut empty);
+        assert_eq!(empty, b"[]");
         listed.sort_unstable();
         let mut want: Vec<u64> = model.into_iter().collect();
         want.sort_unstable();
