@@ -161,6 +161,8 @@ struct Fixture {
     store: PathBuf,
     echo: String,
     broadcast: String,
+    /// The `glomers check` run of the echo run's history.
+    checked: String,
 }
 
 impl Drop for Fixture {
@@ -179,6 +181,19 @@ fn fixture() -> Fixture {
     std::fs::create_dir_all(&store).unwrap();
 
     glomers_test(&store, &["-w", "echo", "--time-limit", "2", "--rate", "20"]);
+    let echo = latest(&store, "echo");
+    // The echo run's history judged again by `glomers check`, into the same store.
+    let history = store.join("echo").join(&echo).join("history.edn");
+    let out = Command::new(BIN)
+        .args(["check", "-w", "echo"])
+        .arg(&history)
+        .arg("--store")
+        .arg(&store)
+        .output()
+        .expect("run glomers check");
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stdout));
+    let checked = latest(&store, "echo");
+    assert_ne!(checked, echo);
     glomers_test(
         &store,
         &[
@@ -197,7 +212,7 @@ fn fixture() -> Fixture {
             "--log-net-send",
         ],
     );
-    let (echo, broadcast) = (latest(&store, "echo"), latest(&store, "broadcast"));
+    let broadcast = latest(&store, "broadcast");
     let b = store.join("broadcast").join(&broadcast);
 
     // The bench writes every view now; small made-up ones replace them here (their writers
@@ -264,7 +279,7 @@ fn fixture() -> Fixture {
         std::fs::create_dir_all(store.join("bulk").join(format!("20200101T000000.{i:03}Z")))
             .unwrap();
     }
-    Fixture { base, store, echo, broadcast }
+    Fixture { base, store, echo, broadcast, checked }
 }
 
 #[test]
@@ -289,6 +304,18 @@ fn serves_the_store_and_refuses_everything_else() {
     let first_broken = index.find("29990101T000000.003Z").expect("newest run listed");
     assert!(first_broken < index.find(&fx.echo).unwrap(), "newest first");
     assert!(index.contains("runs 1&#8211;100 of "), "paginated: {index}");
+    // A `glomers check` run is listed too, marked as such; the bench's runs are not.
+    let row = |run: &str| {
+        let at = index.find(&format!("href=\"{run}\"")).expect("listed");
+        let end = at + index[at..].find("</tr>").expect("a row");
+        index[at..end].to_owned()
+    };
+    let checked_run = format!("/run/echo/{}", fx.checked);
+    assert!(row(&checked_run).contains("check</span>"), "{}", row(&checked_run));
+    assert!(row(&checked_run).contains("class=\"verdict\">valid<"), "{}", row(&checked_run));
+    assert!(!row(&echo_run).contains("check</span>"), "{}", row(&echo_run));
+    let checked_page = page(port, &checked_run);
+    assert!(checked_page.contains("glomers check -w echo"), "{checked_page}");
 
     // Filters and pages.
     let echo_only = page(port, "/?workload=echo");
@@ -390,7 +417,8 @@ fn serves_the_store_and_refuses_everything_else() {
     let l = get(port, "/latest");
     assert_eq!((l.status, l.header("location")), (302, Some(bc_run.as_str())));
     let l = get(port, "/run/echo/latest");
-    assert_eq!((l.status, l.header("location")), (302, Some(echo_run.as_str())));
+    let checked_run = format!("/run/echo/{}", fx.checked);
+    assert_eq!((l.status, l.header("location")), (302, Some(checked_run.as_str())));
     // Files through the latest links are served (the link stays inside the store).
     assert_eq!(get(port, "/files/latest/results.json").status, 200);
 

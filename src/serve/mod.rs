@@ -1,8 +1,9 @@
 //! `glomers serve`: a local web UI over the results store, like `maelstrom serve`.
 //!
 //! An index of every run under `store/<workload>/<time>/` (newest first, coloured by
-//! verdict, filterable by workload and verdict, paginated), and a page per run with its
-//! report, plots, space-time diagram, timeline, history, logs, files and the command that
+//! verdict, filterable by workload and verdict, paginated; a stored history judged again by
+//! `glomers check --store` is listed with the runs, marked `check`), and a page per run with
+//! its report, plots, space-time diagram, timeline, history, logs, files and the command that
 //! reproduces it. It shows whatever files a run has, so runs written by older and newer
 //! benches both read.
 //!

@@ -217,11 +217,17 @@ fn index_row(b: &mut String, run: &RunRef, s: &Summary) {
     let w = s.verdict.word();
     let _ = write!(
         b,
-        "<tr class=\"v-{w}\"><td><a href=\"{url}\">{}</a></td><td><a href=\"{}\">{}</a></td>\
-         <td class=\"num\">{}</td><td class=\"verdict\">{w}{}</td>",
+        "<tr class=\"v-{w}\"><td><a href=\"{url}\">{}</a></td><td><a href=\"{}\">{}</a>\
+         {}<td class=\"num\">{}</td><td class=\"verdict\">{w}{}</td>",
         Esc(&run.time()),
         Esc(&index_url(Some(&run.workload), None, 0)),
         Esc(&run.workload),
+        if s.checked {
+            " <span class=\"muted\" title=\"a stored history judged again by glomers check\">\
+             check</span></td>"
+        } else {
+            "</td>"
+        },
         s.nodes.map_or(String::new(), |n| n.to_string()),
         if s.aborted.is_some() { " (aborted)" } else { "" },
     );

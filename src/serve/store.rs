@@ -218,6 +218,8 @@ pub struct Summary {
     pub seed: Option<u64>,
     /// Why the test aborted, if it did.
     pub aborted: Option<String>,
+    /// Whether `glomers check` wrote it: a stored history judged again, not a run.
+    pub checked: bool,
 }
 
 impl Summary {
@@ -231,6 +233,7 @@ impl Summary {
             test_seconds: None,
             seed: None,
             aborted: None,
+            checked: false,
         }
     }
 
@@ -259,6 +262,7 @@ impl Summary {
                 _ => None,
             }),
             aborted: r.get("aborted").and_then(Json::str).map(str::to_owned),
+            checked: command.is_some_and(|c| c.split_whitespace().nth(1) == Some("check")),
         }
     }
 }
