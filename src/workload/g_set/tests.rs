@@ -107,24 +107,27 @@ fn any_json_element_is_kept_once_and_returned_as_added() {
 fn three_nodes_converge_in_batches_and_fall_quiet() {
     let mut c = Cluster::<GSet>::new(3, &[]);
     let mut all = |_: &str| true;
-    // Three elements on leaf n1: held (the batch is four).
-    for x in [10, 11, 12] {
+    // One element short of a batch on leaf n1: held.
+    let batch = DEFAULT.batch as u64;
+    for x in 10..10 + batch - 1 {
         let r = c.line(1, &add_line(1, &x.to_string()), &mut all);
         assert_eq!(parse(r)[0].kind, "add_ok");
     }
     c.line(2, &add_line(2, r#"{"k":"v"}"#), &mut all);
     c.line(0, &add_line(0, r#""hub""#), &mut all);
     assert!(c.sent.is_empty(), "held, not sent");
-    // The fourth makes a batch: n1 -> hub at once, and the hub relays it to n2 at once,
+    // The last makes a batch: n1 -> hub at once, and the hub relays it to n2 at once,
     // with its own element riding along.
-    c.line(1, &add_line(1, "13"), &mut all);
+    c.line(1, &add_line(1, &(10 + batch - 1).to_string()), &mut all);
     let sent = parse(c.sent.clone());
     assert_eq!(sent.len(), 2, "{sent:?}");
     assert_eq!((sent[0].src.as_str(), sent[0].dest.as_str()), ("n1", "n0"));
     assert_eq!((sent[1].src.as_str(), sent[1].dest.as_str()), ("n0", "n2"));
-    assert_eq!(sent[1].body.get("v").unwrap().as_array().unwrap().len(), 5);
+    assert_eq!(sent[1].body.get("v").unwrap().as_array().unwrap().len(), DEFAULT.batch + 1);
     let two = sorted(elements(&parse(c.line(2, &read_line(2), &mut all))));
-    assert_eq!(two, [r#""hub""#, "10", "11", "12", "13", r#"{"k":"v"}"#]);
+    let mut want: Vec<String> = (10..10 + batch).map(|x| x.to_string()).collect();
+    want.extend([r#""hub""#.to_owned(), r#"{"k":"v"}"#.to_owned()]);
+    assert_eq!(two, sorted(want));
     // Holds run out; everything reaches everyone; the acknowledgements end it.
     c.advance(Duration::from_secs(20), &mut all);
     let want = sorted(two);
@@ -145,7 +148,7 @@ fn three_nodes_converge_in_batches_and_fall_quiet() {
 fn losses_are_repaired_and_a_retransmitted_batch_is_relayed_urgently() {
     let mut c = Cluster::<GSet>::new(3, &[]);
     let mut all = |_: &str| true;
-    for x in 0..4 {
+    for x in 0..DEFAULT.batch {
         c.line(1, &add_line(1, &x.to_string()), &mut |_| false);
     }
     // That batch was lost; the next hop will drop the first relay of its retransmission.
@@ -157,8 +160,9 @@ fn losses_are_repaired_and_a_retransmitted_batch_is_relayed_urgently() {
         }
         true
     };
-    // n1's timeout is 4 s; the hub's retry of the urgent relay one backoff step (~0.5 s).
-    c.advance(Duration::from_millis(4700), &mut lossy);
+    // n1's timeout (DEFAULT.rto), then the hub's retry of the urgent relay one backoff step
+    // (~0.5 s) later.
+    c.advance(DEFAULT.rto + Duration::from_millis(700), &mut lossy);
     let sent = parse(c.sent.clone());
     let resent = sent.iter().find(|m| m.src == "n1" && m.body.get("r").is_some());
     assert!(resent.is_some(), "n1 retransmitted: {sent:?}");
@@ -166,7 +170,7 @@ fn losses_are_repaired_and_a_retransmitted_batch_is_relayed_urgently() {
     assert_eq!(relays.len(), 2, "the relay, then its retry: {sent:?}");
     assert!(relays.iter().all(|m| m.body.get("r").is_some()), "urgent: {relays:?}");
     let two = sorted(elements(&parse(c.line(2, &read_line(2), &mut all))));
-    assert_eq!(two, ["0", "1", "2", "3"]);
+    assert_eq!(two, sorted((0..DEFAULT.batch).map(|x| x.to_string()).collect()));
     c.advance(Duration::from_secs(10), &mut all);
     assert!(c.nodes.iter().all(|h| !h.node.workload().unwrap().busy()));
 }
