@@ -54,9 +54,7 @@ fn parser_invariants_hold_on_random_and_message_like_input() {
 
 #[test]
 fn every_workload_survives_random_scripts() {
-    // txn-list-append has no script vocabulary or output checker here yet (the txn checker
-    // below is txn-rw-register's); its node is tested in its own unit and end-to-end tests.
-    for name in crate::workload::NAMES.iter().filter(|n| **n != "txn-list-append") {
+    for name in crate::workload::NAMES {
         let mut rng = Rng::new(crate::rng::fnv1a(name.as_bytes()));
         let mut kinds = std::collections::BTreeMap::new();
         // GLOMERS_FUZZ_ROUNDS=100000 makes this a quick stable-Rust fuzz run without libFuzzer.
