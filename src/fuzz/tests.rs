@@ -82,6 +82,13 @@ fn every_workload_survives_random_scripts() {
             _ => "txn_ok",
         };
         assert!(kinds.get(want).is_some_and(|&n| n > 10), "{name}: {kinds:?}");
+        if *name == "txn-list-append" {
+            // Multi-node batches get to lin-kv and commit (a `commit` announcement follows a
+            // `cas_ok`), and losers hand transactions over to the winner.
+            for deep in ["cas", "commit", "txn"] {
+                assert!(kinds.get(deep).is_some_and(|&n| n > 0), "{deep}: {kinds:?}");
+            }
+        }
         if *name == "broadcast" {
             // Both sides of a resync: answering a digest, and lapping a peer (`--ring=2`).
             for resync in ["sync", "sync_have"] {
@@ -277,6 +284,72 @@ fn the_machine_checker_rejects_a_g_set_that_forgets() {
     r.feed(&req(4, r#""type":"add","element":3"#)).unwrap();
     let err = r.feed(&req(5, r#""type":"read""#)).expect_err("3 is missing");
     assert!(err.what.contains("missing"), "{err}");
+}
+
+/// A txn-list-append node that loses appends: each read returns `[9]`.
+struct ForgetfulLists;
+
+impl Workload for ForgetfulLists {
+    type Timer = ();
+    type Call = ();
+
+    fn init(_: &mut Ctx<'_, Self>, _: &[String]) -> Self {
+        ForgetfulLists
+    }
+
+    fn on_request(&mut self, req: &Msg<'_, '_>, cx: &mut Ctx<'_, Self>) -> Result<(), Reject> {
+        let txn = req.arr("txn")?;
+        cx.reply(req, "txn_ok", |b| {
+            b.arr("txn", |a| {
+                for m in txn.iter() {
+                    let m = m.as_array().expect("a test mop");
+                    let (f, k, v) = (m.get(0).unwrap(), m.get(1).unwrap(), m.get(2).unwrap());
+                    a.arr(|x| {
+                        x.val(f).val(k);
+                        if f.as_str() == Some("r") {
+                            x.arr(|l| {
+                                l.u64(9);
+                            });
+                        } else {
+                            x.val(v);
+                        }
+                    });
+                }
+            });
+        });
+        Ok(())
+    }
+}
+
+#[test]
+fn the_machine_checker_rejects_list_txns_that_lose_their_own_appends() {
+    let req = |id: u64, txn: &str| {
+        format!(r#"{{"src":"c1","dest":"n0","body":{{"type":"txn","msg_id":{id},"txn":{txn}}}}}"#)
+            .into_bytes()
+    };
+    let runner = || {
+        let node = Box::new(Node::<ForgetfulLists>::new(vec![], 0));
+        Runner::new(node, "txn-list-append", setup()).unwrap()
+    };
+    // A read of someone else's appends is fine, and so is reading the same list twice.
+    runner().feed(&req(2, r#"[["r",1,null],["r",1,null]]"#)).unwrap();
+    for (txn, want) in [
+        (r#"[["append",1,5],["r",1,null]]"#, "own earlier appends"),
+        (r#"[["r",1,null],["append",1,5],["r",1,null]]"#, "saw it change"),
+    ] {
+        let err = runner().feed(&req(3, txn)).expect_err(txn);
+        assert!(err.what.contains(want), "{txn}: {err}");
+    }
+    // The real node passes the same transactions.
+    let mut r = Runner::new(
+        crate::workload::machine("txn-list-append", vec![], 0).unwrap(),
+        "txn-list-append",
+        setup(),
+    )
+    .unwrap();
+    r.feed(&req(2, r#"[["r",1,null],["append",1,5],["r",1,null]]"#)).unwrap();
+    r.feed(&req(3, r#"[["append",1,6],["r",1,null],["append",2,7],["r",2,null]]"#)).unwrap();
+    assert_eq!(r.summary().kinds.get("txn_ok"), Some(&2));
 }
 
 /// A node whose timer is always due.
