@@ -563,11 +563,7 @@ impl Checker {
     }
 
     /// Checks one batch of output. Returns the last request the node sent, if any.
-    fn output(
-        &mut self,
-        parser: &mut Parser,
-        msgs: &[u8],
-    ) -> Result<Option<Pending>, Violation> {
+    fn output(&mut self, parser: &mut Parser, msgs: &[u8]) -> Result<Option<Pending>, Violation> {
         if msgs.is_empty() {
             return Ok(None);
         }
@@ -796,7 +792,8 @@ fn check_list_txn(msg: &Msg<'_, '_>, want: &[(bool, Vec<u8>, Vec<u8>)]) -> Resul
         return Err("txn_ok has a different number of micro-ops".to_owned());
     }
     // Per key: its appends in this transaction, and the whole list once a read showed it.
-    let mut own: HashMap<&[u8], (Vec<Vec<u8>>, Option<Vec<Vec<u8>>>)> = HashMap::new();
+    type List = Vec<Vec<u8>>;
+    let mut own: HashMap<&[u8], (List, Option<List>)> = HashMap::new();
     for (g, (append, key, elem)) in got.iter().zip(want) {
         let g = g.as_array().filter(|a| a.len() == 3).ok_or("txn_ok: a mop")?;
         let f = g.get(0).and_then(|v| v.as_str());
@@ -819,7 +816,11 @@ fn check_list_txn(msg: &Msg<'_, '_>, want: &[(bool, Vec<u8>, Vec<u8>)]) -> Resul
         let list: Vec<Vec<u8>> = if v.is_null() {
             Vec::new()
         } else {
-            v.as_array().ok_or("txn_ok: a read is neither null nor a list")?.iter().map(encode).collect()
+            v.as_array()
+                .ok_or("txn_ok: a read is neither null nor a list")?
+                .iter()
+                .map(encode)
+                .collect()
         };
         let key = String::from_utf8_lossy(key);
         if let Some(l) = known {

@@ -381,7 +381,7 @@ fn the_committed_corpora_replay_cleanly() {
     // input that once broke an invariant: both replay here on every `cargo test`.
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz");
     type Harness = fn(&[u8]) -> Result<(), Violation>;
-    let targets: [(&str, Harness); 10] = [
+    let targets: [(&str, Harness); 13] = [
         ("framer", framer),
         ("parser", parser),
         ("edn", edn),
@@ -392,6 +392,9 @@ fn the_committed_corpora_replay_cleanly() {
         ("kafka", |d| machine::run("kafka", d).map(drop)),
         ("txn_rw_register", |d| machine::run("txn-rw-register", d).map(drop)),
         ("lin_kv", |d| machine::run("lin-kv", d).map(drop)),
+        ("g_set", |d| machine::run("g-set", d).map(drop)),
+        ("pn_counter", |d| machine::run("pn-counter", d).map(drop)),
+        ("txn_list_append", |d| machine::run("txn-list-append", d).map(drop)),
     ];
     let mut replayed = 0;
     for (target, run) in targets {
