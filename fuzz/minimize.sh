@@ -9,7 +9,7 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 max=${1:-40}
-all="framer parser echo unique_ids broadcast g_counter kafka txn_rw_register g_set pn_counter lin_kv"
+all="framer parser echo unique_ids broadcast g_counter kafka txn_rw_register g_set pn_counter lin_kv txn_list_append"
 export RUSTC_BOOTSTRAP=1
 for t in ${TARGETS:-$all}; do
   if [ "$t" = parser ]; then san=(-s address); else san=(-s none --target-dir target/nosan); fi

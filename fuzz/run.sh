@@ -16,7 +16,7 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 secs=${1:-60}
-all="framer parser edn echo unique_ids broadcast g_counter kafka txn_rw_register g_set pn_counter lin_kv"
+all="framer parser edn echo unique_ids broadcast g_counter kafka txn_rw_register g_set pn_counter lin_kv txn_list_append"
 export RUSTC_BOOTSTRAP=1
 mkdir -p work/logs
 for t in ${TARGETS:-$all}; do

@@ -19,7 +19,13 @@
 //! - keep the workload's promises: an echo echoes what was sent, generated ids are unique,
 //!   a g-counter read is at least the sum of acknowledged adds, a broadcast read holds every
 //!   acknowledged value (a g-set read every acknowledged integer element), kafka offsets are unique per key and polls return what was
-//!   acknowledged at each offset, a txn reply matches its request and reads its own writes.
+//!   acknowledged at each offset, a txn reply matches its request and reads its own writes
+//!   (txn-list-append: its own appends, and a key read twice changes only by them).
+//!
+//! Replies to the node's own requests come from a small model of a key-value service: a
+//! `read` usually gets what the node last wrote or CASed under that key (when the script
+//! acknowledged it), and a txn-list-append transaction handed to a peer gets a result a
+//! correct peer could give; the rest of the time they are made up, errors or garbage.
 //!
 //! A timer that stays due after [`Machine::handle_timeout`] (a driver would spin) fails too.
 
@@ -28,7 +34,7 @@ use std::time::Duration;
 
 use hashbrown::{HashMap, HashSet};
 
-use super::vocab::{F, Gen, REPLIES, Spec, Vocab, vocab};
+use super::vocab::{F, Gen, REPLIES, Spec, Vocab, reply_fields, vocab};
 use super::{Source, Violation};
 use crate::node::{Machine, Output};
 use crate::proto::encode::{Header, write_message, write_val};
@@ -114,7 +120,26 @@ enum Memo {
         msg: Vec<u8>,
     },
     Txn(Vec<(bool, i64, Option<i64>)>),
+    /// A txn-list-append transaction: whether each micro-op appends, its key and its element
+    /// (empty for a read), as compact JSON.
+    ListTxn(Vec<(bool, Vec<u8>, Vec<u8>)>),
 }
+
+/// A request the node sent, awaiting a reply.
+#[derive(Clone, Debug, Default)]
+struct Pending {
+    dest: String,
+    id: u64,
+    kind: String,
+    /// The request's `key`, as compact JSON (empty if none).
+    key: Vec<u8>,
+    /// What a faithful reply carries or a store keeps: a `write`'s value, a `cas`'s `to`, the
+    /// result of a txn-list-append `txn` handed to a peer (empty if nothing).
+    val: Vec<u8>,
+}
+
+/// Most keys the runner's model of the node's key-value service remembers.
+const KV_KEYS: usize = 256;
 
 /// Everything known about the run so far, and the checks.
 #[derive(Default)]
@@ -131,7 +156,10 @@ struct Checker {
     /// Every `msg_id` the node has used.
     used_ids: HashSet<u64>,
     /// The node's own requests awaiting a reply: destination, `msg_id`, type. Bounded.
-    outstanding: Vec<(String, u64, String)>,
+    outstanding: Vec<Pending>,
+    /// The values the node's writes and CASes put in its key-value service, by key (compact
+    /// JSON), as far as the script's replies said they succeeded. Bounded by [`KV_KEYS`].
+    kv: HashMap<Vec<u8>, Vec<u8>>,
     /// Broadcast values the node acknowledged.
     acked_values: HashSet<u64>,
     /// Sum of g-counter adds the node acknowledged.
@@ -310,11 +338,11 @@ impl Runner {
         // Keep the buffer's allocation.
         self.out.msgs = msgs;
         self.out.msgs.clear();
-        if let Some((dest, id, kind)) = r? {
+        if let Some(p) = r? {
             if self.check.outstanding.len() == OUTSTANDING {
                 self.check.outstanding.remove(0);
             }
-            self.check.outstanding.push((dest, id, kind));
+            self.check.outstanding.push(p);
         }
         Ok(())
     }
@@ -349,7 +377,7 @@ impl Runner {
         };
         let dest = if src.one_in(32) { "n99".to_owned() } else { self.setup.node_id.clone() };
         let irt = if src.one_in(64) { Some(u64::from(src.u8())) } else { None };
-        self.build(src, &client, &dest, spec, msg_id, irt, None)
+        self.build(src, &client, &dest, spec, msg_id, irt, None, &[])
     }
 
     fn peer_message(&mut self, src: &mut Source<'_>) -> Vec<u8> {
@@ -369,7 +397,7 @@ impl Runner {
         let msg_id = if src.one_in(8) { Some(1_000_000 + u64::from(src.u8())) } else { None };
         let spec = self.vocab.peer[src.below(self.vocab.peer.len())];
         let dest = self.setup.node_id.clone();
-        self.build(src, &from, &dest, spec, msg_id, None, sender)
+        self.build(src, &from, &dest, spec, msg_id, None, sender, &[])
     }
 
     fn reply(&mut self, src: &mut Source<'_>) -> Vec<u8> {
@@ -383,7 +411,7 @@ impl Runner {
                 self.check.outstanding.remove(i)
             })
         };
-        let (from, irt, kind) = match pick {
+        let p = match pick {
             Some(p) => p,
             None => {
                 let from = if src.one_in(2) {
@@ -391,23 +419,32 @@ impl Runner {
                 } else {
                     format!("n{}", src.below(self.n() + 1))
                 };
-                (from, u64::from(src.u8()), String::new())
+                Pending { dest: from, id: u64::from(src.u8()), ..Pending::default() }
             }
         };
-        let ok = format!("{kind}_ok");
-        let fields: &'static [(&'static str, F)] = match kind.as_str() {
-            "read" => &[("value", F::U64)],
-            _ => &[],
-        };
-        let spec: Spec = if src.one_in(4) || kind.is_empty() {
+        let ok = format!("{}_ok", p.kind);
+        let fields = reply_fields(&self.check.workload, &p.kind);
+        let spec: Spec = if src.one_in(4) || p.kind.is_empty() {
             REPLIES[src.below(REPLIES.len())]
         } else {
             ("", fields)
         };
         let kind = if spec.0.is_empty() { ok.as_str() } else { spec.0 };
+        // What the service or peer has to go on: a read gets what the node last stored under
+        // the key (if the script acknowledged it), a handed-over txn its prepared result.
+        let stored = match p.kind.as_str() {
+            "read" => self.check.kv.get(&p.key).cloned().unwrap_or_default(),
+            _ => p.val.clone(),
+        };
+        if spec.0.is_empty() && matches!(p.kind.as_str(), "write" | "cas") {
+            // Acknowledged: a faithful store now holds the value.
+            if self.check.kv.len() < KV_KEYS || self.check.kv.contains_key(&p.key) {
+                self.check.kv.insert(p.key.clone(), p.val.clone());
+            }
+        }
         let msg_id = if src.one_in(4) { Some(2_000_000 + u64::from(src.u8())) } else { None };
         let dest = self.setup.node_id.clone();
-        self.build(src, &from, &dest, (kind, spec.1), msg_id, Some(irt), None)
+        self.build(src, &p.dest, &dest, (kind, spec.1), msg_id, Some(p.id), None, &stored)
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -420,15 +457,17 @@ impl Runner {
         msg_id: Option<u64>,
         in_reply_to: Option<u64>,
         sender: Option<usize>,
+        stored: &[u8],
     ) -> Vec<u8> {
         let mut line = Vec::new();
         let h = Header { src: from, dest, kind, msg_id, in_reply_to };
-        let mut g = Gen { src, n: self.setup.node_ids.len(), sender };
+        let mut g = Gen { src, n: self.setup.node_ids.len(), sender, stored };
         write_message(&mut line, h, |b| {
             for &(name, f) in fields {
                 match g.src.u8() % 16 {
                     0 => {}
-                    1 => g.any(1, b.key(name)),
+                    // A peer's result is relayed to the client as is: it stays well formed.
+                    1 if !matches!(f, F::Result) => g.any(1, b.key(name)),
                     _ => g.value(f, b.key(name)),
                 }
             }
@@ -476,7 +515,8 @@ impl Checker {
         let mut buf = line.to_vec();
         let len = buf.len();
         buf.resize(len + PADDING, b' ');
-        let Checker { asked, memo, addresses, .. } = self;
+        let Checker { asked, memo, addresses, workload, .. } = self;
+        let list = workload == "txn-list-append";
         parser.parse_value(&mut buf, len, |v| {
             let Ok(Some(v)) = v else { return };
             let Some(top) = v.as_object() else { return };
@@ -516,18 +556,14 @@ impl Checker {
                 }
             }
             let (Some(id), None) = (msg.msg_id, msg.in_reply_to) else { return };
-            if let Some(m) = memo_of(&msg) {
+            if let Some(m) = memo_of(&msg, list) {
                 memo.entry((msg.src.to_owned(), id)).or_default().push(m);
             }
         });
     }
 
     /// Checks one batch of output. Returns the last request the node sent, if any.
-    fn output(
-        &mut self,
-        parser: &mut Parser,
-        msgs: &[u8],
-    ) -> Result<Option<(String, u64, String)>, Violation> {
+    fn output(&mut self, parser: &mut Parser, msgs: &[u8]) -> Result<Option<Pending>, Violation> {
         if msgs.is_empty() {
             return Ok(None);
         }
@@ -555,7 +591,7 @@ impl Checker {
         Ok(last_request)
     }
 
-    fn check_line(&mut self, v: Val<'_, '_>) -> Result<Option<(String, u64, String)>, String> {
+    fn check_line(&mut self, v: Val<'_, '_>) -> Result<Option<Pending>, String> {
         let top = v.as_object().ok_or("not a JSON object")?;
         let mut seen = [0u8; 3];
         for (k, _) in top.iter() {
@@ -587,7 +623,20 @@ impl Checker {
             }
         }
         let Some(irt) = msg.in_reply_to else {
-            return Ok(msg.msg_id.map(|id| (msg.dest.to_owned(), id, msg.kind.to_owned())));
+            let Some(id) = msg.msg_id else { return Ok(None) };
+            let val = match msg.kind {
+                "write" => msg.get("value").map(encode),
+                "cas" => msg.get("to").map(encode),
+                "txn" if self.workload == "txn-list-append" => list_result(&msg),
+                _ => None,
+            };
+            return Ok(Some(Pending {
+                dest: msg.dest.to_owned(),
+                id,
+                kind: msg.kind.to_owned(),
+                key: msg.get("key").map(encode).unwrap_or_default(),
+                val: val.unwrap_or_default(),
+            }));
         };
         let key = (msg.dest.to_owned(), irt);
         match self.asked.get_mut(&key) {
@@ -693,6 +742,11 @@ impl Checker {
                     }
                 }
             }
+            ("txn_ok", "txn-list-append") => {
+                if let Some(Memo::ListTxn(want)) = one {
+                    check_list_txn(msg, &want)?;
+                }
+            }
             ("txn_ok", _) => {
                 let Some(Memo::Txn(want)) = one else { return Ok(()) };
                 let got = msg.arr("txn").map_err(|e| e.to_string())?;
@@ -728,9 +782,108 @@ impl Checker {
     }
 }
 
-/// What a request asks, if the checks need it.
-fn memo_of(msg: &Msg<'_, '_>) -> Option<Memo> {
+/// A txn-list-append `txn_ok` against its request `want`: the same micro-ops with the same
+/// keys and elements; every read `null` or a list; and within the transaction, reads see its
+/// own appends: a read of a key ends with the appends to it so far, and a later read is the
+/// earlier one plus the appends in between.
+fn check_list_txn(msg: &Msg<'_, '_>, want: &[(bool, Vec<u8>, Vec<u8>)]) -> Result<(), String> {
+    let got = msg.arr("txn").map_err(|e| e.to_string())?;
+    if got.len() != want.len() {
+        return Err("txn_ok has a different number of micro-ops".to_owned());
+    }
+    // Per key: its appends in this transaction, and the whole list once a read showed it.
+    type List = Vec<Vec<u8>>;
+    let mut own: HashMap<&[u8], (List, Option<List>)> = HashMap::new();
+    for (g, (append, key, elem)) in got.iter().zip(want) {
+        let g = g.as_array().filter(|a| a.len() == 3).ok_or("txn_ok: a mop")?;
+        let f = g.get(0).and_then(|v| v.as_str());
+        let k = g.get(1).map(encode);
+        let v = g.get(2).ok_or("txn_ok: a mop value")?;
+        if f != Some(if *append { "append" } else { "r" }) || k.as_ref() != Some(key) {
+            return Err("txn_ok micro-ops differ from the request".to_owned());
+        }
+        let (mine, known) = own.entry(key.as_slice()).or_default();
+        if *append {
+            if encode(v) != *elem {
+                return Err("txn_ok changed an appended element".to_owned());
+            }
+            mine.push(elem.clone());
+            if let Some(l) = known {
+                l.push(elem.clone());
+            }
+            continue;
+        }
+        let list: Vec<Vec<u8>> = if v.is_null() {
+            Vec::new()
+        } else {
+            v.as_array()
+                .ok_or("txn_ok: a read is neither null nor a list")?
+                .iter()
+                .map(encode)
+                .collect()
+        };
+        let key = String::from_utf8_lossy(key);
+        if let Some(l) = known {
+            if *l != list {
+                return Err(format!("txn read key {key} twice and saw it change"));
+            }
+        } else if !list.ends_with(mine) {
+            return Err(format!("txn read key {key} without its own earlier appends"));
+        }
+        *known = Some(list);
+    }
+    Ok(())
+}
+
+/// The result a correct peer gives a txn-list-append `txn` handed to it: the transaction run
+/// alone on an empty database (reads see only its own earlier appends).
+fn list_result(msg: &Msg<'_, '_>) -> Option<Vec<u8>> {
+    let mut own: HashMap<Vec<u8>, Vec<Vec<u8>>> = HashMap::new();
+    let mut out = b"[".to_vec();
+    for (i, m) in msg.arr("txn").ok()?.iter().enumerate() {
+        let m = m.as_array()?;
+        let key = encode(m.get(1)?);
+        if i > 0 {
+            out.push(b',');
+        }
+        if m.get(0)?.as_str()? == "append" {
+            let e = encode(m.get(2)?);
+            out.extend_from_slice(b"[\"append\",");
+            out.extend_from_slice(&key);
+            out.push(b',');
+            out.extend_from_slice(&e);
+            out.push(b']');
+            own.entry(key).or_default().push(e);
+        } else {
+            out.extend_from_slice(b"[\"r\",");
+            out.extend_from_slice(&key);
+            match own.get(&key) {
+                None => out.extend_from_slice(b",null]"),
+                Some(l) => {
+                    out.extend_from_slice(b",[");
+                    out.extend_from_slice(&l.join(&b',')[..]);
+                    out.extend_from_slice(b"]]");
+                }
+            }
+        }
+    }
+    out.push(b']');
+    Some(out)
+}
+
+/// What a request asks, if the checks need it (`list`: the workload is txn-list-append).
+fn memo_of(msg: &Msg<'_, '_>, list: bool) -> Option<Memo> {
     Some(match msg.kind {
+        "txn" if list => {
+            let mut mops = Vec::new();
+            for m in msg.arr("txn").ok()?.iter() {
+                let m = m.as_array()?;
+                let append = m.get(0)?.as_str()? == "append";
+                let elem = if append { encode(m.get(2)?) } else { Vec::new() };
+                mops.push((append, encode(m.get(1)?), elem));
+            }
+            Memo::ListTxn(mops)
+        }
         "echo" => Memo::Echo(encode(msg.get("echo")?)),
         "add" => match msg.get("element") {
             Some(e) => Memo::Element(e.as_u64()?),

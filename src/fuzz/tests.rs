@@ -54,9 +54,7 @@ fn parser_invariants_hold_on_random_and_message_like_input() {
 
 #[test]
 fn every_workload_survives_random_scripts() {
-    // txn-list-append has no script vocabulary or output checker here yet (the txn checker
-    // below is txn-rw-register's); its node is tested in its own unit and end-to-end tests.
-    for name in crate::workload::NAMES.iter().filter(|n| **n != "txn-list-append") {
+    for name in crate::workload::NAMES {
         let mut rng = Rng::new(crate::rng::fnv1a(name.as_bytes()));
         let mut kinds = std::collections::BTreeMap::new();
         // GLOMERS_FUZZ_ROUNDS=100000 makes this a quick stable-Rust fuzz run without libFuzzer.
@@ -84,6 +82,13 @@ fn every_workload_survives_random_scripts() {
             _ => "txn_ok",
         };
         assert!(kinds.get(want).is_some_and(|&n| n > 10), "{name}: {kinds:?}");
+        if *name == "txn-list-append" {
+            // Multi-node batches get to lin-kv and commit (a `commit` announcement follows a
+            // `cas_ok`), and losers hand transactions over to the winner.
+            for deep in ["cas", "commit", "txn"] {
+                assert!(kinds.get(deep).is_some_and(|&n| n > 0), "{deep}: {kinds:?}");
+            }
+        }
         if *name == "broadcast" {
             // Both sides of a resync: answering a digest, and lapping a peer (`--ring=2`).
             for resync in ["sync", "sync_have"] {
@@ -281,6 +286,72 @@ fn the_machine_checker_rejects_a_g_set_that_forgets() {
     assert!(err.what.contains("missing"), "{err}");
 }
 
+/// A txn-list-append node that loses appends: each read returns `[9]`.
+struct ForgetfulLists;
+
+impl Workload for ForgetfulLists {
+    type Timer = ();
+    type Call = ();
+
+    fn init(_: &mut Ctx<'_, Self>, _: &[String]) -> Self {
+        ForgetfulLists
+    }
+
+    fn on_request(&mut self, req: &Msg<'_, '_>, cx: &mut Ctx<'_, Self>) -> Result<(), Reject> {
+        let txn = req.arr("txn")?;
+        cx.reply(req, "txn_ok", |b| {
+            b.arr("txn", |a| {
+                for m in txn.iter() {
+                    let m = m.as_array().expect("a test mop");
+                    let (f, k, v) = (m.get(0).unwrap(), m.get(1).unwrap(), m.get(2).unwrap());
+                    a.arr(|x| {
+                        x.val(f).val(k);
+                        if f.as_str() == Some("r") {
+                            x.arr(|l| {
+                                l.u64(9);
+                            });
+                        } else {
+                            x.val(v);
+                        }
+                    });
+                }
+            });
+        });
+        Ok(())
+    }
+}
+
+#[test]
+fn the_machine_checker_rejects_list_txns_that_lose_their_own_appends() {
+    let req = |id: u64, txn: &str| {
+        format!(r#"{{"src":"c1","dest":"n0","body":{{"type":"txn","msg_id":{id},"txn":{txn}}}}}"#)
+            .into_bytes()
+    };
+    let runner = || {
+        let node = Box::new(Node::<ForgetfulLists>::new(vec![], 0));
+        Runner::new(node, "txn-list-append", setup()).unwrap()
+    };
+    // A read of someone else's appends is fine, and so is reading the same list twice.
+    runner().feed(&req(2, r#"[["r",1,null],["r",1,null]]"#)).unwrap();
+    for (txn, want) in [
+        (r#"[["append",1,5],["r",1,null]]"#, "own earlier appends"),
+        (r#"[["r",1,null],["append",1,5],["r",1,null]]"#, "saw it change"),
+    ] {
+        let err = runner().feed(&req(3, txn)).expect_err(txn);
+        assert!(err.what.contains(want), "{txn}: {err}");
+    }
+    // The real node passes the same transactions.
+    let mut r = Runner::new(
+        crate::workload::machine("txn-list-append", vec![], 0).unwrap(),
+        "txn-list-append",
+        setup(),
+    )
+    .unwrap();
+    r.feed(&req(2, r#"[["r",1,null],["append",1,5],["r",1,null]]"#)).unwrap();
+    r.feed(&req(3, r#"[["append",1,6],["r",1,null],["append",2,7],["r",2,null]]"#)).unwrap();
+    assert_eq!(r.summary().kinds.get("txn_ok"), Some(&2));
+}
+
 /// A node whose timer is always due.
 struct Spinner(Box<dyn Machine>);
 
@@ -310,7 +381,7 @@ fn the_committed_corpora_replay_cleanly() {
     // input that once broke an invariant: both replay here on every `cargo test`.
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz");
     type Harness = fn(&[u8]) -> Result<(), Violation>;
-    let targets: [(&str, Harness); 10] = [
+    let targets: [(&str, Harness); 13] = [
         ("framer", framer),
         ("parser", parser),
         ("edn", edn),
@@ -321,6 +392,9 @@ fn the_committed_corpora_replay_cleanly() {
         ("kafka", |d| machine::run("kafka", d).map(drop)),
         ("txn_rw_register", |d| machine::run("txn-rw-register", d).map(drop)),
         ("lin_kv", |d| machine::run("lin-kv", d).map(drop)),
+        ("g_set", |d| machine::run("g-set", d).map(drop)),
+        ("pn_counter", |d| machine::run("pn-counter", d).map(drop)),
+        ("txn_list_append", |d| machine::run("txn-list-append", d).map(drop)),
     ];
     let mut replayed = 0;
     for (target, run) in targets {

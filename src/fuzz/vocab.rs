@@ -54,6 +54,16 @@ pub(super) enum F {
     Relayed,
     /// A short string.
     Text,
+    /// A txn-list-append micro-operation list: `["r", k, null]` and `["append", k, e]`.
+    ListTxn,
+    /// A txn-list-append delta, `[tag, k1, e1, ...]`.
+    Delta,
+    /// What lin-kv holds under the key read: the value the node last stored there when the
+    /// script acknowledged it, else (or sometimes anyway) a made-up txn-list-append root
+    /// `[base, [delta, ...]]` or block `[delta, ...]`.
+    Stored,
+    /// The reply the runner prepared for the request (a handed-over txn's result), verbatim.
+    Result,
 }
 
 /// A message type and its fields.
@@ -76,6 +86,17 @@ pub(super) const REPLIES: &[Spec] = &[
     ("error", &[("code", F::Code), ("text", F::Text)]),
     ("ts_ok", &[("ts", F::U64)]),
 ];
+
+/// The fields of a `<kind>_ok` reply to the node's own request of type `kind`, in workload
+/// `workload`.
+pub(super) fn reply_fields(workload: &str, kind: &str) -> &'static [(&'static str, F)] {
+    match (workload, kind) {
+        ("txn-list-append", "read") => &[("value", F::Stored)],
+        ("txn-list-append", "txn") => &[("txn", F::Result)],
+        (_, "read") => &[("value", F::U64)],
+        _ => &[],
+    }
+}
 
 /// The vocabulary of workload `name` (an empty one for unknown names).
 pub(super) fn vocab(name: &str) -> Vocab {
@@ -187,6 +208,15 @@ pub(super) fn vocab(name: &str) -> Vocab {
                 &[("batch", F::Small), ("acks", F::Smalls), ("writes", F::Quads)],
             )],
         },
+        "txn-list-append" => Vocab {
+            client: &[("txn", &[("txn", F::ListTxn)])],
+            peer: &[
+                ("commit", &[("v", F::Small), ("d", F::Delta)]),
+                ("commit", &[("v", F::Small), ("d", F::Delta)]),
+                // A transaction a peer hands over after losing a conflict.
+                ("txn", &[("txn", F::ListTxn)]),
+            ],
+        },
         "lin-kv" => Vocab {
             client: &[
                 ("read", &[("key", F::Json)]),
@@ -258,6 +288,8 @@ pub(super) struct Gen<'s, 'a> {
     pub(super) n: usize,
     /// Index of the message's sender in the cluster (for kafka residues), if it is a node.
     pub(super) sender: Option<usize>,
+    /// For [`F::Stored`] and [`F::Result`]: what the runner remembers (may be empty).
+    pub(super) stored: &'s [u8],
 }
 
 const EXTREMES: [u64; 8] =
@@ -496,6 +528,60 @@ impl Gen<'_, '_> {
                     o.push(b']');
                 }
             }),
+            F::ListTxn => self.list(6, out, |g, o| {
+                let key = g.src.u8() % 5;
+                let key = if key == 4 && g.src.one_in(4) {
+                    let mut k = Vec::new();
+                    g.key(&mut k);
+                    k
+                } else {
+                    key.to_string().into_bytes()
+                };
+                if g.src.u8() % 2 == 0 {
+                    o.extend_from_slice(b"[\"r\",");
+                    o.extend_from_slice(&key);
+                    o.extend_from_slice(b",null]");
+                } else {
+                    o.extend_from_slice(b"[\"append\",");
+                    o.extend_from_slice(&key);
+                    o.push(b',');
+                    if g.src.one_in(16) {
+                        g.any(2, o);
+                    } else {
+                        write_u64(o, g.u64());
+                    }
+                    o.push(b']');
+                }
+            }),
+            F::Delta => {
+                out.push(b'[');
+                write_u64(out, self.small());
+                for _ in 0..self.src.below(4) {
+                    out.extend_from_slice(format!(",{},", self.src.u8() % 5).as_bytes());
+                    write_u64(out, self.u64());
+                }
+                out.push(b']');
+            }
+            F::Stored => {
+                if !self.stored.is_empty() && !self.src.one_in(4) {
+                    out.extend_from_slice(self.stored);
+                } else if self.src.one_in(4) {
+                    self.list(4, out, |g, o| g.value(F::Delta, o));
+                } else {
+                    out.push(b'[');
+                    let base = match self.src.u8() % 4 {
+                        0 | 1 => 0,
+                        2 => 16 * u64::from(self.src.u8() % 4),
+                        _ => self.small(),
+                    };
+                    write_u64(out, base);
+                    out.push(b',');
+                    self.list(5, out, |g, o| g.value(F::Delta, o));
+                    out.push(b']');
+                }
+            }
+            F::Result if self.stored.is_empty() => out.extend_from_slice(b"[]"),
+            F::Result => out.extend_from_slice(self.stored),
             F::Quads => self.list(5, out, |g, o| {
                 o.extend_from_slice(format!("[{},", g.src.u8() % 5).as_bytes());
                 write_i64(o, g.i64());

@@ -812,7 +812,16 @@ impl<S: Set> Gossip<S> {
             self.have.clear();
             let stop = self.queue.seen.compare(&self.nums, HAVE_BUDGET, &mut self.have);
             self.nums.clear();
-            let stop = stop.map_err(|e| Reject::new(ErrorCode::MalformedRequest, e))?;
+            let stop = match stop {
+                Ok(stop) => stop,
+                Err(e) => {
+                    // The values were learned all the same: first resync any peer they lapped
+                    // (a lapped peer is off the ring, and only a pass puts it back).
+                    self.after_learning(fresh && self.router.role == Role::Hub, cx);
+                    self.check();
+                    return Err(Reject::new(ErrorCode::MalformedRequest, e));
+                }
+            };
             let next = stop.or(s.t);
             let have = &self.have;
             cx.send(&self.names[p], SYNC_HAVE, |b| {
