@@ -73,6 +73,18 @@ fn g_counter_challenge_and_faults() {
     sweep("-w g-counter --node-count 3 --time-limit 20 --rate 100", 0..30, true);
 }
 
+/// Fault seeds that once failed (final reads short after late CAS retries under 500 ms
+/// exponential latency), from `sweep --faults --seeds 0..3000` with these flags.
+#[test]
+fn g_counter_fault_seeds_found_by_sweeps() {
+    let base = base("-w g-counter --node-count 3 --time-limit 20 --rate 100");
+    for seed in [253, 386, 2739] {
+        let opts = with_faults(&base, seed);
+        let out = glomers::sim::run(&opts).expect("the bench runs");
+        assert_eq!(out.valid, Validity::True, "{}", opts.command_line());
+    }
+}
+
 #[test]
 fn kafka_challenges_and_faults() {
     sweep("-w kafka --node-count 1 --concurrency 2n --time-limit 20 --rate 1000", 0..5, false);
