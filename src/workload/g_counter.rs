@@ -158,9 +158,8 @@ impl GCounter {
 
     fn start_round(&mut self, cx: &mut Ctx<'_, Self>) {
         // A round takes two round trips; one that has taken longer is overdue.
-        let overdue = |r: &(u64, usize, crate::time::Instant)| {
-            cx.now().saturating_since(r.2) > self.srtt * 2
-        };
+        let overdue =
+            |r: &(u64, usize, crate::time::Instant)| cx.now().saturating_since(r.2) > self.srtt * 2;
         if self.rounds.len() >= ROUNDS || !self.rounds.iter().all(overdue) {
             return;
         }
@@ -273,7 +272,9 @@ impl Workload for GCounter {
                     // exactly one such attempt, our key holds its total: publish again from
                     // it at once.
                     Err(ErrorCode::PreconditionFailed)
-                        if from == self.stored && self.unknown == 1 && self.unknown_to <= self.total =>
+                        if from == self.stored
+                            && self.unknown == 1
+                            && self.unknown_to <= self.total =>
                     {
                         self.set_stored(self.unknown_to);
                         self.publish(cx);
@@ -409,7 +410,10 @@ mod tests {
         h.init("n0", &["n0"]);
         h.line(r#"{"src":"c1","dest":"n0","body":{"type":"add","msg_id":2,"delta":5}}"#);
         let out = h.advance(Duration::from_millis(250));
-        assert!(out.iter().any(|l| l.contains(r#""type":"cas","#) && l.contains(r#""from":0,"to":5"#)), "{out:?}");
+        assert!(
+            out.iter().any(|l| l.contains(r#""type":"cas","#) && l.contains(r#""from":0,"to":5"#)),
+            "{out:?}"
+        );
         h.line(r#"{"src":"c1","dest":"n0","body":{"type":"add","msg_id":3,"delta":3}}"#);
         // No answer within the 1 s timeout: the retry goes out when it expires.
         let out = h.advance(Duration::from_millis(1001));
@@ -424,7 +428,10 @@ mod tests {
             r#"{{"src":"seq-kv","dest":"n0","body":{{"type":"error","code":22,"text":"current value 5 is not 0","in_reply_to":{id}}}}}"#
         ));
         assert_eq!(out.len(), 1, "{out:?}");
-        assert!(out[0].contains(r#""type":"cas","#) && out[0].contains(r#""from":5,"to":8"#), "{out:?}");
+        assert!(
+            out[0].contains(r#""type":"cas","#) && out[0].contains(r#""from":5,"to":8"#),
+            "{out:?}"
+        );
         // A second failure leaves nothing to infer: read our key.
         let id = id_of(&out, "cas");
         let out = h.line(&format!(
