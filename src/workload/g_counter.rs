@@ -16,13 +16,15 @@
 //!
 //! Adds are published on their own timer, within 250 ms of the first one not yet stored
 //! (batching the rest), not with the next refresh round, which latency can hold up for
-//! seconds. A CAS that times out is retried at once (not at the next round), from the same value. If
-//! that retry fails, an earlier attempt landed after all; when exactly one attempt from that
-//! value is unaccounted for, the failure says what our key holds (that attempt's total), so
-//! the next CAS goes out at once, from it. Only when several could have landed does the node
-//! read its key first. (It used to read it every time, and to wait for the next round to
-//! retry: under 500 ms exponential latency that chain of round trips could outlast the 10 s
-//! before the final reads.)
+//! seconds. A CAS that times out is retried at once, from the same value. If that retry
+//! fails, an earlier attempt landed after all; when exactly one attempt from that value is
+//! unaccounted for, the failure says what our key holds (that attempt's total), so the next
+//! CAS goes out at once, from it. Only when several could have landed does the node read its
+//! key first. A second round starts when one has taken more than two round trips (at most
+//! two at once). Before these, under 500 ms exponential latency, a late CAS, a retry only at
+//! the next round, a read of our key, and rounds stuck behind one slow message (Maelstrom
+//! holds a whole destination while it delivers one) could outlast the 10 s before the final
+//! reads.
 
 use std::time::Duration;
 
