@@ -73,6 +73,23 @@ fn g_counter_challenge_and_faults() {
     sweep("-w g-counter --node-count 3 --time-limit 20 --rate 100", 0..30, true);
 }
 
+/// Seeds whose final reads once came out short: the seeded fault sweep's 253 (a timed-out
+/// CAS that landed late, a retry only at the next round, then a read of our key before the
+/// next CAS; `sweep --faults --seeds 0..3000` with these flags), and 54, 100 and 318 of
+/// `sweep --seeds 0..600 --latency 500 --latency-dist exponential` (rounds held up behind
+/// one slow message, adds waiting for them). All four fail on the node before the fix.
+#[test]
+fn g_counter_short_final_read_seeds() {
+    let flags = "-w g-counter --node-count 3 --time-limit 20 --rate 100";
+    let faults = with_faults(&base(flags), 253);
+    let slow = base(&format!("{flags} --latency 500 --latency-dist exponential"));
+    let runs = [54, 100, 318].map(|seed| TestOpts { seed, ..slow.clone() });
+    for opts in std::iter::once(faults).chain(runs) {
+        let out = glomers::sim::run(&opts).expect("the bench runs");
+        assert_eq!(out.valid, Validity::True, "{}", opts.command_line());
+    }
+}
+
 #[test]
 fn kafka_challenges_and_faults() {
     sweep("-w kafka --node-count 1 --concurrency 2n --time-limit 20 --rate 1000", 0..5, false);
