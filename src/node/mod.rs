@@ -190,6 +190,14 @@ impl<W: Workload> Ctx<'_, W> {
         log_line(&mut self.out.log, &self.core.id, args);
     }
 
+    /// Logs the command-line words a workload's tuning did not understand, if any (a node
+    /// ignores them, so Maelstrom can pass anything).
+    pub fn log_ignored_args(&mut self, ignored: &[String]) {
+        if !ignored.is_empty() {
+            self.log(format_args!("ignoring arguments {ignored:?}"));
+        }
+    }
+
     fn take_msg_id(&mut self) -> u64 {
         let id = self.core.next_msg_id;
         self.core.next_msg_id += 1;

@@ -95,9 +95,7 @@ impl Workload for Broadcast {
 
     fn init(cx: &mut Ctx<'_, Self>, args: &[String]) -> Self {
         let (tuning, ignored) = Tuning::from_args(args);
-        if !ignored.is_empty() {
-            cx.log(format_args!("ignoring arguments {ignored:?}"));
-        }
+        cx.log_ignored_args(&ignored);
         Broadcast { gossip: Gossip::new(cx, tuning) }
     }
 

@@ -187,9 +187,7 @@ impl Workload for GSet {
 
     fn init(cx: &mut Ctx<'_, Self>, args: &[String]) -> Self {
         let (tuning, ignored) = Tuning::from_args(args);
-        if !ignored.is_empty() {
-            cx.log(format_args!("ignoring arguments {ignored:?}"));
-        }
+        cx.log_ignored_args(&ignored);
         let n = cx.ids().len();
         GSet { gossip: Gossip::new(cx, tuning.gossip(n)) }
     }

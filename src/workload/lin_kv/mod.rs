@@ -530,9 +530,7 @@ impl Workload for LinKv {
 
     fn init(cx: &mut Ctx<'_, Self>, args: &[String]) -> Self {
         let (tuning, ignored) = Tuning::from_args(args);
-        if !ignored.is_empty() {
-            cx.log(format_args!("ignoring arguments {ignored:?}"));
-        }
+        cx.log_ignored_args(&ignored);
         let mut ids = cx.ids().to_vec();
         if !ids.iter().any(|id| id == cx.id()) {
             ids = vec![cx.id().to_owned()];

@@ -531,9 +531,7 @@ impl Workload for PnCounter {
 
     fn init(cx: &mut Ctx<'_, Self>, args: &[String]) -> Self {
         let (tuning, ignored) = Tuning::from_args(args);
-        if !ignored.is_empty() {
-            cx.log(format_args!("ignoring arguments {ignored:?}"));
-        }
+        cx.log_ignored_args(&ignored);
         let names: Vec<Box<str>> = cx.ids().iter().map(|s| s.as_str().into()).collect();
         let n = names.len();
         let me = cx.index();
