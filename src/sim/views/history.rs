@@ -263,6 +263,51 @@ mod tests {
     }
 
     #[test]
+    fn nemesis_entries_are_merged_in_and_numbered_with_the_client_ones() {
+        use crate::sim::nemesis::{NemesisOp, NemesisValue, Shape};
+        let g = vec![("n0".to_owned(), vec!["n1".to_owned()]), ("n1".to_owned(), vec![])];
+        let nem =
+            |before, invocation, f, value| NemesisOp { before, time: 7, invocation, f, value };
+        let nemesis = [
+            nem(0, true, "start-partition", NemesisValue::Spec(Shape::MinorityThird)),
+            nem(0, false, "start-partition", NemesisValue::Isolated(g)),
+            nem(2, true, "stop-partition", NemesisValue::Nil),
+            nem(2, false, "stop-partition", NemesisValue::Healed),
+            nem(6, true, "stop-partition", NemesisValue::Nil),
+            nem(6, false, "stop-partition", NemesisValue::Healed),
+        ];
+        let (txt, edn) = txt_and_edn(&sample(), &nemesis, 0);
+        let lines: Vec<&str> = edn.lines().collect();
+        assert_eq!(lines.len(), 12);
+        assert_eq!(
+            lines[0],
+            "{:index 0, :time 7, :type :info, :process :nemesis, :f :start-partition, \
+             :value :minority-third}"
+        );
+        assert_eq!(
+            lines[1],
+            "{:index 1, :time 7, :type :info, :process :nemesis, :f :start-partition, \
+             :value [:isolated {\"n0\" #{\"n1\"}, \"n1\" #{}}]}"
+        );
+        assert!(lines[2].starts_with("{:index 2, :time 1000, :type :invoke, :process 3,"));
+        assert!(lines[5].ends_with(":f :stop-partition, :value :network-healed}"));
+        assert!(lines[11].starts_with("{:index 11, :time 7, :type :info, :process :nemesis,"));
+        for (i, op) in read_all(&edn).unwrap().iter().enumerate() {
+            assert_eq!(op.get("index"), Some(&Edn::Int(i as i64)));
+        }
+        assert_eq!(txt.lines().nth(4), Some(":nemesis\t:info\t:stop-partition\tnil"));
+        let json = String::from_utf8(jsonl(&sample(), &nemesis)).unwrap();
+        let json: Vec<&str> = json.lines().collect();
+        assert_eq!(
+            json[1],
+            "{\"index\":1,\"time\":7,\"process\":\"nemesis\",\"type\":\"info\",\
+             \"f\":\"start-partition\",\"value\":[\"isolated\",{\"n0\":[\"n1\"],\"n1\":[]}]}"
+        );
+        assert!(json[2].starts_with("{\"index\":2,"), "{}", json[2]);
+        assert!(json[11].contains("\"value\":\"network-healed\""));
+    }
+
+    #[test]
     fn jsonl_has_a_line_per_entry() {
         let text = String::from_utf8(jsonl(&sample(), &[])).unwrap();
         assert_eq!(text.lines().count(), 6);
