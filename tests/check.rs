@@ -147,12 +147,16 @@ fn recheck(
     // (echo aside: history.jsonl keeps the string echoed, not the whole reply body).
     let rewritten = as_edn(workload, &std::fs::read_to_string(&jsonl).unwrap());
     if workload != "echo" {
-        if let Some((i, (a, b))) =
-            rewritten.lines().zip(text.lines()).enumerate().find(|(_, (a, b))| a != b)
-        {
+        // The bench's file also has the nemesis's entries, numbered among the client ones:
+        // the client lines are the same but for :index.
+        let unindexed = |l: &str| l.split_once(", ").map_or(String::new(), |(_, r)| r.to_owned());
+        let client: Vec<String> =
+            text.lines().filter(|l| !l.contains(":process :nemesis,")).map(unindexed).collect();
+        let lib: Vec<String> = rewritten.lines().map(unindexed).collect();
+        if let Some((i, (a, b))) = lib.iter().zip(&client).enumerate().find(|(_, (a, b))| a != b) {
             panic!("{name}: line {}: the library writes\n{a}\nthe bench wrote\n{b}", i + 1);
         }
-        assert_eq!(rewritten.len(), text.len(), "{name}");
+        assert_eq!(lib.len(), client.len(), "{name}");
         return;
     }
     let edn = dir.join("history-maelstrom.edn");
@@ -164,6 +168,57 @@ fn recheck(
     assert!(out.contains("(Maelstrom history.edn"), "{out}");
     assert_eq!(verdict_lines(&out), verdict_lines(run_stdout), "{name} edn");
     assert!(!out.contains("  results"), "print only by default: {out}");
+}
+
+/// Asserts that a nemesis entry has the shape Jepsen 0.3.7's partition nemesis (as Maelstrom
+/// composes it) writes: exactly the record's keys, `:type :info`, invocation then completion
+/// of the same `:f`; `:start-partition` invoked with a partition spec and completed with
+/// `[:isolated {node #{node ...} ...}]`, `:stop-partition` invoked with `nil` and completed
+/// with `:network-healed`.
+fn nemesis_shape(
+    op: &glomers::edn::Edn<'_>,
+    keys: &[&str],
+    open: &mut Option<String>,
+    at: &dyn Fn() -> String,
+) {
+    use glomers::edn::Edn;
+    assert_eq!(keys, ["index", "time", "type", "process", "f", "value"], "{}", at());
+    assert_eq!(op.get("type"), Some(&Edn::Keyword("info")), "{}", at());
+    let Some(&Edn::Keyword(f)) = op.get("f") else { panic!("{}: :f", at()) };
+    let value = op.get("value").expect("checked");
+    let node = |v: &Edn<'_>| v.as_str().is_some_and(|s| s.starts_with('n'));
+    match open.take() {
+        None => {
+            let ok = match f {
+                "start-partition" => matches!(
+                    value,
+                    Edn::Keyword("one" | "minority-third" | "majority" | "majorities-ring")
+                ),
+                "stop-partition" => value.is_nil(),
+                _ => false,
+            };
+            assert!(ok, "{}: nemesis invocation", at());
+            *open = Some(f.to_owned());
+        }
+        Some(g) => {
+            assert_eq!(f, g, "{}: completion of another :f", at());
+            let ok = match f {
+                "start-partition" => match value.as_seq() {
+                    Some([tag, grudge]) => {
+                        *tag == Edn::Keyword("isolated")
+                            && grudge.as_map().is_some_and(|m| {
+                                m.iter().all(|(k, v)| {
+                                    node(k) && matches!(v, Edn::Set(s) if s.iter().all(node))
+                                })
+                            })
+                    }
+                    _ => false,
+                },
+                _ => *value == Edn::Keyword("network-healed"),
+            };
+            assert!(ok, "{}: nemesis completion", at());
+        }
+    }
 }
 
 /// Asserts that `text` is a history.edn in exactly the shapes Maelstrom 0.2.x (Jepsen 0.3.7)
@@ -195,6 +250,7 @@ fn maelstrom_shapes(workload: &str, text: &str) -> bool {
     let kw = |v: &Edn<'_>, k: &str| *v == Edn::Keyword(k);
     let mut open: std::collections::HashMap<i64, Edn<'_>> = std::collections::HashMap::new();
     let mut seen_final = false;
+    let mut nemesis_open: Option<String> = None;
     for (i, line) in text.lines().enumerate() {
         let at = || format!("{workload} line {}: {line}", i + 1);
         let op = glomers::edn::read_one(line).unwrap_or_else(|e| panic!("{}: {e}", at()));
@@ -214,6 +270,10 @@ fn maelstrom_shapes(workload: &str, text: &str) -> bool {
             _ => None,
         });
         let kind = kind.unwrap_or_else(|| panic!("{}: :type", at()));
+        if op.get("process") == Some(&Edn::Keyword("nemesis")) {
+            nemesis_shape(&op, &keys, &mut nemesis_open, &at);
+            continue;
+        }
         let Some(&Edn::Int(process)) = op.get("process") else { panic!("{}: :process", at()) };
         let Some(&Edn::Keyword(f)) = op.get("f") else { panic!("{}: :f", at()) };
         let value = op.get("value").expect("checked");
@@ -660,4 +720,82 @@ fn knossos_register_histories_get_knossos_verdicts_through_the_binary() {
     }
     assert!(checked >= 100, "only {checked} histories");
     println!("{checked} Knossos histories, each with Knossos's verdict");
+}
+
+/// A partitioned run's history.edn has the nemesis's entries in pairs, an `:info` invocation
+/// and its `:info` completion at the same time, starting and stopping partitions exactly when
+/// the partitions the results list start and stop; the final phase's `:stop-partition`
+/// comes after the last one.
+#[test]
+fn a_partitioned_runs_nemesis_entries_agree_with_its_partitions() {
+    use glomers::edn::{Edn, read_all};
+    let store = tmp("nemesis-entries");
+    let args = format!(
+        "test -w broadcast --node-count 5 --rate 50 --time-limit 20 --nemesis partition \
+         --nemesis-interval 2 --seed 11 --quiet --store {}",
+        store.display()
+    );
+    let (code, out, err) = glomers(&args.split_whitespace().collect::<Vec<_>>());
+    assert_eq!(code, 0, "{out}{err}");
+    let dir = run_dir(&store, "broadcast");
+    let results = std::fs::read_to_string(dir.join("results.json")).unwrap();
+    // "partitions":[{"start_s":0.0,"end_s":12.861895,"shape":"one"},...]
+    let list = results.split_once("\"partitions\":[").unwrap().1.split_once(']').unwrap().0;
+    let num = |s: &str, key: &str| -> f64 {
+        let v = s.split_once(&format!("\"{key}\":")).unwrap().1;
+        v[..v.find([',', '}']).unwrap_or(v.len())].parse().unwrap()
+    };
+    let spans: Vec<(f64, f64, String)> = list
+        .split('{')
+        .skip(1)
+        .map(|p| {
+            let shape = p.split_once("\"shape\":\"").unwrap().1.split_once('"').unwrap().0;
+            (num(p, "start_s"), num(p, "end_s"), shape.to_owned())
+        })
+        .collect();
+    assert!(spans.len() >= 3, "{results}");
+
+    let text = std::fs::read_to_string(dir.join("history.edn")).unwrap();
+    let ops = read_all(&text).unwrap();
+    let nemesis: Vec<&Edn<'_>> =
+        ops.iter().filter(|o| o.get("process") == Some(&Edn::Keyword("nemesis"))).collect();
+    assert_eq!(nemesis.len() % 2, 0);
+    let secs = |o: &Edn<'_>| o.get("time").and_then(Edn::as_int).unwrap() as f64 / 1e9;
+    let f = |o: &Edn<'_>| match o.get("f") {
+        Some(Edn::Keyword(f)) => f.to_string(),
+        _ => panic!("{o:?}"),
+    };
+    let pairs: Vec<(String, f64, &Edn<'_>, &Edn<'_>)> = nemesis
+        .chunks(2)
+        .map(|p| {
+            assert_eq!(f(p[0]), f(p[1]));
+            assert_eq!(secs(p[0]), secs(p[1]));
+            assert!(p.iter().all(|o| o.get("type") == Some(&Edn::Keyword("info"))));
+            (f(p[0]), secs(p[0]), p[0].get("value").unwrap(), p[1].get("value").unwrap())
+        })
+        .collect();
+    // start, stop, start, stop, ...: the final phase's stop heals a partition still on (and
+    // is recorded on its own, after the last stop, when none is on).
+    assert!(
+        [2 * spans.len(), 2 * spans.len() + 1].contains(&pairs.len()),
+        "{pairs:?} vs {spans:?}"
+    );
+    for (i, (start, end, shape)) in spans.iter().enumerate() {
+        let (f0, t0, v0, c0) = &pairs[2 * i];
+        assert_eq!(f0, "start-partition");
+        assert!((t0 - start).abs() < 1e-6, "{t0} vs {start}");
+        assert_eq!(**v0, Edn::Keyword(shape), "the partition spec");
+        assert!(matches!(c0.as_seq(), Some([Edn::Keyword("isolated"), Edn::Map(_)])), "{c0:?}");
+        let (f1, t1, v1, c1) = &pairs[2 * i + 1];
+        assert_eq!(f1, "stop-partition");
+        assert!((t1 - end).abs() < 1e-6, "{t1} vs {end}");
+        assert!(v1.is_nil() && **c1 == Edn::Keyword("network-healed"));
+    }
+    let (f, t, _, _) = pairs.last().unwrap();
+    assert!(f == "stop-partition" && *t >= spans.last().unwrap().1);
+    // Numbered among the client operations: :index counts lines.
+    for (i, o) in ops.iter().enumerate() {
+        assert_eq!(o.get("index").and_then(Edn::as_int), Some(i as i64));
+    }
+    let _ = std::fs::remove_dir_all(&store);
 }

@@ -22,7 +22,7 @@ use hashbrown::HashMap;
 
 use super::history::{History, Op, OpType};
 use super::journal::Journal;
-use super::nemesis::{self, Shape};
+use super::nemesis::{self, NemesisOp, NemesisValue, Shape};
 use super::net::{Addr, Net, NetStats};
 use super::opts::TestOpts;
 use super::services::{self, Services};
@@ -172,6 +172,8 @@ pub struct RunData<V> {
     pub faults: Vec<NodeFault>,
     /// Partitions.
     pub partitions: Vec<PartitionSpan>,
+    /// The nemesis's history entries (written into the history files, never judged).
+    pub nemesis_ops: Vec<NemesisOp>,
     /// Per-node stderr.
     pub logs: Vec<Vec<u8>>,
     /// Hash of every delivery (time, destination, bytes): equal for equal runs.
@@ -196,6 +198,7 @@ impl<V> RunData<V> {
             net: NetStats::default(),
             faults: Vec::new(),
             partitions: Vec::new(),
+            nemesis_ops: Vec::new(),
             logs: Vec::new(),
             trace_hash: 0,
             duration,
@@ -241,6 +244,7 @@ pub struct Engine<'o, W: ClientWorkload, B: Backend> {
     dead: Vec<bool>,
     faults: Vec<NodeFault>,
     partitions: Vec<PartitionSpan>,
+    nemesis_ops: Vec<NemesisOp>,
     nemesis_on: bool,
     logs: Vec<Vec<u8>>,
     names: HashMap<String, Addr>,
@@ -311,6 +315,7 @@ impl<'o, W: ClientWorkload, B: Backend> Engine<'o, W, B> {
             history: History::default(),
             faults: Vec::new(),
             partitions: Vec::new(),
+            nemesis_ops: Vec::new(),
             nemesis_on: false,
             names,
             parser: Parser::new(),
@@ -412,6 +417,7 @@ impl<'o, W: ClientWorkload, B: Backend> Engine<'o, W, B> {
             net: self.net.stats,
             faults: self.faults,
             partitions: self.partitions,
+            nemesis_ops: self.nemesis_ops,
             logs: self.logs,
             trace_hash: self.trace,
             duration: self.now.saturating_since(self.t0),
@@ -639,9 +645,11 @@ impl<'o, W: ClientWorkload, B: Backend> Engine<'o, W, B> {
             if let Some(p) = self.partitions.last_mut() {
                 p.end_s = Some(t);
             }
+            self.record_stop();
         } else {
             let shape = *self.rng_nemesis.pick(&nemesis::SHAPES);
             let g = nemesis::grudge(shape, self.nodes.len(), &mut self.rng_nemesis);
+            self.record_start(shape, &g);
             self.net.set_partition(g);
             self.nemesis_on = true;
             self.partitions.push(PartitionSpan { start_s: t, end_s: None, shape });
@@ -653,6 +661,8 @@ impl<'o, W: ClientWorkload, B: Backend> Engine<'o, W, B> {
         self.maybe_end_main();
     }
 
+    /// Heals before the final phase. With the nemesis on, Maelstrom's final generator
+    /// always issues `:stop-partition`, whether or not a partition is on.
     fn heal(&mut self) {
         if self.nemesis_on {
             self.net.heal();
@@ -662,6 +672,45 @@ impl<'o, W: ClientWorkload, B: Backend> Engine<'o, W, B> {
                 p.end_s = Some(t);
             }
         }
+        if self.opts.partition {
+            self.record_stop();
+        }
+    }
+
+    /// Records a nemesis invocation and its completion, at the same instant (the bench's
+    /// nemesis acts at once).
+    fn record_nemesis(&mut self, f: &'static str, invoke: NemesisValue, complete: NemesisValue) {
+        let time = self.now.saturating_since(self.t0).as_nanos() as u64;
+        let before = self.history.ops.len();
+        for (invocation, value) in [(true, invoke), (false, complete)] {
+            self.nemesis_ops.push(NemesisOp { before, time, invocation, f, value });
+        }
+    }
+
+    fn record_stop(&mut self) {
+        self.record_nemesis("stop-partition", NemesisValue::Nil, NemesisValue::Healed);
+    }
+
+    /// `blocked[dest][src]`: `dest` drops what `src` sends, so `dest`'s grudge holds `src`.
+    fn record_start(&mut self, shape: Shape, blocked: &[Vec<bool>]) {
+        let grudge = blocked
+            .iter()
+            .enumerate()
+            .map(|(d, row)| {
+                let srcs = row
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, b)| **b)
+                    .map(|(s, _)| self.nodes[s].clone())
+                    .collect();
+                (self.nodes[d].clone(), srcs)
+            })
+            .collect();
+        self.record_nemesis(
+            "start-partition",
+            NemesisValue::Spec(shape),
+            NemesisValue::Isolated(grudge),
+        );
     }
 
     fn generate(&mut self) {

@@ -2,7 +2,143 @@
 
 use serde::Serialize;
 
+use crate::edn::{push_str, push_u64};
+use crate::proto::encode::{write_str, write_u64};
 use crate::rng::Rng;
+
+impl Shape {
+    /// The partition spec's keyword name, as Maelstrom's generator writes it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Shape::One => "one",
+            Shape::MinorityThird => "minority-third",
+            Shape::Majority => "majority",
+            Shape::MajoritiesRing => "majorities-ring",
+        }
+    }
+}
+
+/// The value of a nemesis history entry, as Jepsen 0.3.7's partition nemesis
+/// (`jepsen.nemesis.combined/partition-package` over `jepsen.nemesis/partitioner`) writes it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum NemesisValue {
+    /// A `:stop-partition` invocation: `nil`.
+    Nil,
+    /// A `:start-partition` invocation: the partition spec, e.g. `:majority`.
+    Spec(Shape),
+    /// A `:start-partition` completion: `[:isolated grudge]`, the grudge mapping every node
+    /// to the nodes whose messages it drops (node order here; Clojure prints its hash order).
+    Isolated(Vec<(String, Vec<String>)>),
+    /// A `:stop-partition` completion: `:network-healed`.
+    Healed,
+}
+
+/// One nemesis history entry (`:process :nemesis`, `:type :info`). The bench keeps these
+/// beside the client history (checkers never see them) and merges them into the history
+/// files, numbered among the client operations as Jepsen numbers them.
+#[derive(Clone, Debug)]
+pub struct NemesisOp {
+    /// How many client history entries came before this one.
+    pub before: usize,
+    /// Nanoseconds since the main phase started.
+    pub time: u64,
+    /// The invocation (true) or its completion; both are `:type :info`, as Jepsen's
+    /// nemesis operations are.
+    pub invocation: bool,
+    /// `start-partition` or `stop-partition`.
+    pub f: &'static str,
+    /// The value.
+    pub value: NemesisValue,
+}
+
+impl NemesisOp {
+    /// The entry's value in EDN, as Jepsen prints it.
+    pub fn value_edn(&self, out: &mut String) {
+        match &self.value {
+            NemesisValue::Nil => out.push_str("nil"),
+            NemesisValue::Spec(s) => {
+                out.push(':');
+                out.push_str(s.name());
+            }
+            NemesisValue::Healed => out.push_str(":network-healed"),
+            NemesisValue::Isolated(g) => {
+                out.push_str("[:isolated {");
+                for (i, (node, drops)) in g.iter().enumerate() {
+                    if i > 0 {
+                        out.push_str(", ");
+                    }
+                    push_str(out, node);
+                    out.push_str(" #{");
+                    for (j, d) in drops.iter().enumerate() {
+                        if j > 0 {
+                            out.push(' ');
+                        }
+                        push_str(out, d);
+                    }
+                    out.push('}');
+                }
+                out.push_str("}]");
+            }
+        }
+    }
+
+    /// The whole entry as a `history.edn` line (without newline), `:index` being `index`.
+    pub fn edn_line(&self, index: usize, out: &mut String) {
+        out.push_str("{:index ");
+        push_u64(out, index as u64);
+        out.push_str(", :time ");
+        push_u64(out, self.time);
+        out.push_str(", :type :info, :process :nemesis, :f :");
+        out.push_str(self.f);
+        out.push_str(", :value ");
+        self.value_edn(out);
+        out.push('}');
+    }
+
+    /// The entry as a `history.txt` line (without newline).
+    pub fn txt_line(&self, out: &mut String) {
+        out.push_str(":nemesis\t:info\t:");
+        out.push_str(self.f);
+        out.push('\t');
+        self.value_edn(out);
+    }
+
+    /// The entry as a `history.jsonl` line (without newline): keywords as strings, the
+    /// grudge's sets as arrays, as the client entries are written.
+    pub fn json_line(&self, index: usize, out: &mut Vec<u8>) {
+        out.extend_from_slice(b"{\"index\":");
+        write_u64(out, index as u64);
+        out.extend_from_slice(b",\"time\":");
+        write_u64(out, self.time);
+        out.extend_from_slice(b",\"process\":\"nemesis\",\"type\":\"info\",\"f\":");
+        write_str(out, self.f);
+        out.extend_from_slice(b",\"value\":");
+        match &self.value {
+            NemesisValue::Nil => out.extend_from_slice(b"null"),
+            NemesisValue::Spec(s) => write_str(out, s.name()),
+            NemesisValue::Healed => write_str(out, "network-healed"),
+            NemesisValue::Isolated(g) => {
+                out.extend_from_slice(b"[\"isolated\",{");
+                for (i, (node, drops)) in g.iter().enumerate() {
+                    if i > 0 {
+                        out.push(b',');
+                    }
+                    write_str(out, node);
+                    out.extend_from_slice(b":[");
+                    for (j, d) in drops.iter().enumerate() {
+                        if j > 0 {
+                            out.push(b',');
+                        }
+                        write_str(out, d);
+                    }
+                    out.push(b']');
+                }
+                out.extend_from_slice(b"}]");
+            }
+        }
+        out.push(b'}');
+    }
+}
 
 /// A partition shape, picked uniformly for every partition.
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Serialize)]

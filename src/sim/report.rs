@@ -520,10 +520,20 @@ where
     };
     let summary = console_from(opts, &v, &data, wall, &left_out, source);
     let RunData {
-        history, net, faults, trace_hash, duration, journal, partitions, net_log, ..
+        history,
+        net,
+        faults,
+        trace_hash,
+        duration,
+        journal,
+        partitions,
+        nemesis_ops,
+        net_log,
+        ..
     } = data;
     let views = RunViews {
         ops: Box::new(history),
+        nemesis: nemesis_ops,
         journal,
         partitions,
         duration,

@@ -32,6 +32,7 @@ use super::check::values::MaelstromValue;
 use super::engine::PartitionSpan;
 use super::history::{History, OpType};
 use super::journal::Journal;
+use super::nemesis::NemesisOp;
 
 /// One history entry without its value.
 #[derive(Copy, Clone, Debug)]
@@ -145,8 +146,11 @@ pub fn pairs(ops: &dyn Ops) -> Vec<Pair> {
 /// Everything the views are drawn from, kept by [`super::report::Outcome`] until the run is
 /// stored (nothing is rendered for runs that are not, such as sweeps).
 pub struct RunViews {
-    /// The history.
+    /// The client history.
     pub ops: Box<dyn Ops>,
+    /// The nemesis's entries, merged into the history files only (the other views draw
+    /// client operations; the partitions are drawn from [`RunViews::partitions`]).
+    pub nemesis: Vec<NemesisOp>,
     /// The message journal (empty when the run was not meant to be stored).
     pub journal: Journal,
     /// Partitions, in seconds of test time.
@@ -205,9 +209,10 @@ pub fn write_all(
                 put("results.edn", results_edn.as_bytes())?,
             ];
             // history.txt and history.edn come out about as long as history.jsonl.
-            let jsonl = history::jsonl(&*run.ops);
+            let jsonl = history::jsonl(&*run.ops, &run.nemesis);
             w.push(put("history.jsonl", &jsonl)?);
-            let (txt, edn) = history::txt_and_edn(&*run.ops, jsonl.len() + jsonl.len() / 8);
+            let (txt, edn) =
+                history::txt_and_edn(&*run.ops, &run.nemesis, jsonl.len() + jsonl.len() / 8);
             drop(jsonl);
             w.push(put("history.txt", txt.as_bytes())?);
             w.push(put("history.edn", edn.as_bytes())?);
